@@ -1,0 +1,35 @@
+from django.db.models import QuerySet
+
+from hosts.filters import HostFilterSet
+from hosts.models import Host
+from masakari_site.api.listing import ListParams, paginate
+from masakari_site.exceptions import Invalid
+from masakari_site.filters import apply_filters
+from masakari_site.selectors import get_by_uuid
+from segments.models import Segment
+
+SORT_FIELDS = {
+    **{key: key for key in ("id", "uuid", "name", "type", "reserved", "on_maintenance",
+                            "created_at", "updated_at")},
+    "failover_segment_id": "segment__uuid",
+}
+
+
+def host_list(*, segment: Segment, query, params: ListParams) -> QuerySet[Host]:
+    hosts = Host.objects.filter(segment=segment).select_related("segment")
+    hosts = apply_filters(HostFilterSet, query, hosts)
+    return paginate(hosts, params, marker_scope=Host.objects.all())
+
+
+def get_host(*, segment: Segment, uuid: str) -> Host:
+    return get_by_uuid(
+        Host.objects.filter(segment=segment).select_related("segment"), uuid, what="host"
+    )
+
+
+def get_host_by_name(*, name: str) -> Host:
+    """The live host of that name; unknown names are the caller's mistake (400)."""
+    host = Host.objects.select_related("segment").filter(name=name).first()
+    if host is None:
+        raise Invalid(f"Host with name {name} could not be found.")
+    return host

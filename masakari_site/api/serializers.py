@@ -1,0 +1,93 @@
+"""Serializer pieces every v1 resource uses: strict bodies, lenient booleans, names."""
+
+import re
+import unicodedata
+
+from rest_framework import serializers
+
+from masakari_site.env import parse_bool
+
+
+class StrictSerializer(serializers.Serializer):
+    """Rejects properties it does not declare, as upstream's JSON schemas do."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["Additional properties are not allowed."] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class LenientBooleanField(serializers.Field):
+    """true/false/yes/no/on/off/1/0 in any case, or a JSON boolean."""
+
+    default_error_messages = {"invalid": "{value!r} is not a valid boolean."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return data
+        if isinstance(data, str):
+            try:
+                return parse_bool(data)
+            except ValueError:
+                pass
+        self.fail("invalid", value=data)
+
+    def to_representation(self, value):
+        return bool(value)
+
+
+def _printable(char: str) -> bool:
+    category = unicodedata.category(char)
+    return not category.startswith("C") and (not category.startswith("Z") or category == "Zs")
+
+
+def validate_name(value: str) -> str:
+    if value != value.strip() or not all(_printable(char) for char in value):
+        raise serializers.ValidationError(
+            "must be printable characters and can not start or end with whitespace."
+        )
+    return value
+
+
+def validate_description(value: str | None) -> str | None:
+    if value is not None and not all(char == "\n" or _printable(char) for char in value):
+        raise serializers.ValidationError("must be printable characters.")
+    return value
+
+
+_ALNUM = re.compile(r"^[a-zA-Z0-9]*$")
+
+
+def validate_alnum(value: str | None) -> str | None:
+    if value is not None and not _ALNUM.match(value):
+        raise serializers.ValidationError("must contain only letters and digits.")
+    return value
+
+
+def name_field(**kwargs) -> serializers.CharField:
+    return serializers.CharField(
+        min_length=1, max_length=255, trim_whitespace=False, validators=[validate_name], **kwargs
+    )
+
+
+def description_field(**kwargs) -> serializers.CharField:
+    return serializers.CharField(
+        max_length=255, allow_null=True, allow_blank=True, trim_whitespace=False,
+        validators=[validate_description], **kwargs,
+    )
+
+
+def require_one_of(attrs: dict, names: tuple[str, ...]) -> dict:
+    """An update must change something."""
+    if not attrs:
+        raise serializers.ValidationError(f"at least one of {', '.join(names)} is required.")
+    return attrs
+
+
+def envelope(key: str, inner: serializers.Serializer, name: str) -> type[StrictSerializer]:
+    """A body wrapped as `{"<key>": {...}}`, e.g. {"segment": {...}}."""
+    return type(name, (StrictSerializer,), {key: inner})

@@ -1,0 +1,44 @@
+"""What every Masakari resource row shares: timestamps and soft delete."""
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+
+class LiveManager(models.Manager):
+    """Rows not soft-deleted; the manager the API and services use."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted=False)
+
+
+class SoftDeleteModel(models.Model):
+    created_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
+    # Null until the first change, as upstream reports it.
+    updated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    deleted = models.BooleanField(default=False, editable=False)
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = LiveManager()
+    all_objects = models.Manager()  # noqa: DJ012 (a manager, not a field)
+
+    class Meta:
+        abstract = True
+        base_manager_name = "all_objects"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            self.updated_at = timezone.now()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "updated_at"}
+        super().save(*args, **kwargs)
+
+    def soft_delete(self) -> None:
+        self.deleted = True
+        self.deleted_at = timezone.now()
+        self.save(update_fields=["deleted", "deleted_at"])
+
+
+def new_uuid() -> uuid.UUID:
+    return uuid.uuid4()

@@ -1,0 +1,200 @@
+"""Settings, read from the environment with working laptop defaults.
+
+Every variable is documented in the README; a wrong value fails at start.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from masakari_site.env import env_bool, env_choice, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("MASAKARI_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG and env_bool("MASAKARI_REQUIRE_SECRET_KEY", False):
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set")
+    # A per-checkout development key; production sets DJANGO_SECRET_KEY.
+    SECRET_KEY = "insecure-development-key-" + str(BASE_DIR)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+USE_X_FORWARDED_HOST = True
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "django_celery_beat",
+    "masakari_site",
+    "segments",
+    "hosts",
+    "notifications",
+    "recovery",
+]
+
+MIDDLEWARE = [
+    "masakari_site.api.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "masakari_site.api.middleware.MicroversionMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+# The v1 routes have no trailing slash; a redirect would drop POST bodies.
+APPEND_SLASH = False
+
+ROOT_URLCONF = "masakari_site.urls"
+WSGI_APPLICATION = "masakari_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database: SQLite in var/ unless DATABASE_URL names another.
+_default_db = f"sqlite:///{VAR_DIR / 'masakari.sqlite3'}"
+try:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            env_str("DATABASE_URL", _default_db), conn_max_age=60, conn_health_checks=True
+        )
+    }
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL: {exc}") from None
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+_cache_url = env_str("CACHE_URL", "")
+if _cache_url.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": _cache_url}}
+elif _cache_url in ("", "locmem://"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    raise ImproperlyConfigured(f"CACHE_URL={_cache_url!r}: expected redis://… or locmem://")
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+LOGIN_URL = "/admin/login/"
+
+# --- REST framework -------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["masakari_site.api.auth.ApiAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["masakari_site.api.policy.PolicyPermission"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "masakari_site.api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%f",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Masakari-compatible instance HA API",
+    "DESCRIPTION": "The OpenStack Masakari v1 API (microversions 1.0-1.3).",
+    "VERSION": "1.3",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/v1",
+    "PREPROCESSING_HOOKS": ["masakari_site.api.schema.only_unprefixed_v1_routes"],
+}
+
+# --- Authentication and policy -------------------------------------------
+MASAKARI_AUTH = env_choice("MASAKARI_AUTH", "noauth", ("noauth", "keystone"))
+# The project every noauth request belongs to.
+MASAKARI_NOAUTH_PROJECT_ID = env_str("MASAKARI_NOAUTH_PROJECT_ID", "noauth-project")
+KEYSTONE_AUTH_URL = env_str("KEYSTONE_AUTH_URL", "")
+KEYSTONE_USERNAME = env_str("KEYSTONE_USERNAME", "masakari")
+KEYSTONE_PASSWORD = env_str("KEYSTONE_PASSWORD", "")
+KEYSTONE_PROJECT_NAME = env_str("KEYSTONE_PROJECT_NAME", "service")
+KEYSTONE_USER_DOMAIN_NAME = env_str("KEYSTONE_USER_DOMAIN_NAME", "Default")
+KEYSTONE_PROJECT_DOMAIN_NAME = env_str("KEYSTONE_PROJECT_DOMAIN_NAME", "Default")
+# Seconds a validated token is trusted before Keystone is asked again.
+KEYSTONE_TOKEN_CACHE_SECONDS = env_int("KEYSTONE_TOKEN_CACHE_SECONDS", 60)
+KEYSTONE_TIMEOUT = env_int("KEYSTONE_TIMEOUT", 10, minimum=1)
+if MASAKARI_AUTH == "keystone" and not (KEYSTONE_AUTH_URL and KEYSTONE_PASSWORD):
+    raise ImproperlyConfigured(
+        "MASAKARI_AUTH=keystone needs KEYSTONE_AUTH_URL and KEYSTONE_PASSWORD "
+        "(the service user that validates tokens)"
+    )
+# A YAML or JSON file of policy rule overrides, as oslo.policy's policy.yaml.
+MASAKARI_POLICY_FILE = env_str("MASAKARI_POLICY_FILE", "")
+MASAKARI_POLICY: dict[str, str] = {}
+
+# --- API ------------------------------------------------------------------
+MASAKARI_API_MAX_LIMIT = env_int("MASAKARI_API_MAX_LIMIT", 1000, minimum=1)
+
+# --- Engine knobs (upstream names and meaning) ----------------------------
+DUPLICATE_NOTIFICATION_DETECTION_INTERVAL = env_int(
+    "DUPLICATE_NOTIFICATION_DETECTION_INTERVAL", 180
+)
+
+# --- Celery ---------------------------------------------------------------
+# Without CELERY_BROKER_URL the broker is a folder under var/: no server needed.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+if not CELERY_BROKER_URL.startswith(("filesystem://", "redis://", "rediss://", "amqp://",
+                                     "pyamqp://", "sqla+", "memory://")):
+    raise ImproperlyConfigured(f"CELERY_BROKER_URL={CELERY_BROKER_URL!r}: unknown transport")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir),
+        "data_folder_out": str(_broker_dir),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
+                             "stream": sys.stderr}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularJSONAPIView
+
+from masakari_site.api import versions
+
+v1_patterns = [
+    path("", include("segments.api.urls")),
+    path("", include("hosts.api.urls")),
+    path("", include("notifications.api.urls")),
+]
+
+urlpatterns = [
+    path("", versions.root, name="versions"),
+    path("v1", versions.v1),
+    path("v1/", versions.v1, name="version-v1"),
+    # Clients use either form; the project id in the path is not otherwise used.
+    re_path(r"^v1/(?P<project_id>[0-9a-f-]+)/", include(v1_patterns)),
+    path("v1/", include(v1_patterns)),
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "masakari_site.api.errors.handler404"
+handler500 = "masakari_site.api.errors.handler500"

@@ -1,0 +1,137 @@
+from django.db import models
+from django.utils import timezone
+
+from masakari_site.models import SoftDeleteModel, new_uuid
+
+
+class NotificationType(models.TextChoices):
+    COMPUTE_HOST = "COMPUTE_HOST"
+    VM = "VM"
+    PROCESS = "PROCESS"
+
+
+class NotificationStatus(models.TextChoices):
+    NEW = "new"
+    RUNNING = "running"
+    ERROR = "error"
+    FAILED = "failed"
+    IGNORED = "ignored"
+    FINISHED = "finished"
+
+
+# A notification in one of these is still being (or about to be) recovered.
+ACTIVE_STATUSES = (NotificationStatus.NEW, NotificationStatus.RUNNING)
+UNDER_RECOVERY_STATUSES = (*ACTIVE_STATUSES, NotificationStatus.ERROR)
+
+
+class Notification(SoftDeleteModel):
+    """A failure reported by a monitor; the row is the truth about its recovery."""
+
+    notification_uuid = models.UUIDField(default=new_uuid, unique=True, editable=False)
+    type = models.CharField(max_length=36, choices=NotificationType.choices)
+    hostname = models.CharField(max_length=255)
+    generated_time = models.DateTimeField(db_index=True)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(
+        max_length=36, choices=NotificationStatus.choices, default=NotificationStatus.NEW,
+        db_index=True,
+    )
+    source_host_uuid = models.UUIDField(db_index=True)
+    failover_segment_uuid = models.UUIDField(db_index=True)
+    message = models.TextField(null=True, blank=True)
+    # Engine bookkeeping: tries so far, when the next is due, and the lease
+    # of the worker running it (renewed while it works).
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(SoftDeleteModel.Meta):
+        indexes = [
+            models.Index(fields=["type"]),
+            models.Index(fields=["updated_at"]),
+            models.Index(fields=["source_host_uuid", "type", "status"]),
+            models.Index(fields=["failover_segment_uuid", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.hostname} ({self.notification_uuid})"
+
+
+class VMoveType(models.TextChoices):
+    EVACUATION = "evacuation"
+    MIGRATION = "migration"
+    LIVE_MIGRATION = "live_migration"
+
+
+class VMoveStatus(models.TextChoices):
+    PENDING = "pending"
+    ONGOING = "ongoing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    IGNORED = "ignored"
+
+
+class VMove(SoftDeleteModel):
+    """One instance moved off a failed host."""
+
+    uuid = models.UUIDField(default=new_uuid, unique=True, editable=False)
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="vmoves"
+    )
+    instance_uuid = models.UUIDField(db_index=True)
+    instance_name = models.CharField(max_length=255, blank=True, default="")
+    source_host = models.CharField(max_length=255, blank=True, default="")
+    dest_host = models.CharField(max_length=255, null=True, blank=True)
+    start_time = models.DateTimeField(null=True, blank=True)
+    end_time = models.DateTimeField(null=True, blank=True)
+    type = models.CharField(max_length=36, choices=VMoveType.choices, db_index=True)
+    status = models.CharField(max_length=36, choices=VMoveStatus.choices, db_index=True)
+    message = models.TextField(null=True, blank=True)
+
+    class Meta(SoftDeleteModel.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["notification", "instance_uuid"], name="vmove_one_per_instance"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instance_name or self.instance_uuid} ({self.status})"
+
+
+class RecoveryStep(models.Model):
+    """One step of a notification's recovery workflow and how far it got."""
+
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="recovery_steps"
+    )
+    name = models.CharField(max_length=255)
+    state = models.CharField(max_length=36, default="PENDING")
+    progress = models.FloatField(default=0.0)
+    position = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["notification", "name"], name="step_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.state}"
+
+
+class RecoveryStepEvent(models.Model):
+    """A timestamped message from a step (upstream's progress_details)."""
+
+    step = models.ForeignKey(RecoveryStep, on_delete=models.CASCADE, related_name="events")
+    timestamp = models.DateTimeField(default=timezone.now)
+    message = models.TextField()
+    progress = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["timestamp", "id"]
+
+    def __str__(self) -> str:
+        return self.message

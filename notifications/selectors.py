@@ -1,0 +1,77 @@
+import uuid
+
+from django.db.models import Prefetch, QuerySet
+
+from masakari_site.api.listing import ListParams, paginate
+from masakari_site.exceptions import Invalid
+from masakari_site.filters import apply_filters
+from masakari_site.selectors import get_by_uuid
+from notifications.filters import NotificationFilterSet, VMoveFilterSet
+from notifications.models import (
+    UNDER_RECOVERY_STATUSES,
+    Notification,
+    NotificationType,
+    RecoveryStep,
+    VMove,
+)
+
+NOTIFICATION_SORT_FIELDS = {
+    key: key
+    for key in ("id", "notification_uuid", "type", "hostname", "generated_time", "status",
+                "source_host_uuid", "failover_segment_uuid", "created_at", "updated_at")
+}
+VMOVE_SORT_FIELDS = {
+    key: key
+    for key in ("id", "uuid", "instance_uuid", "instance_name", "source_host", "dest_host",
+                "start_time", "end_time", "type", "status", "created_at", "updated_at")
+}
+
+
+def _notifications(*, with_details: bool) -> QuerySet[Notification]:
+    notifications = Notification.objects.all()
+    if with_details:
+        notifications = notifications.prefetch_related(
+            Prefetch("recovery_steps", queryset=RecoveryStep.objects.prefetch_related("events"))
+        )
+    return notifications
+
+
+def notification_list(*, query, params: ListParams, with_details: bool = False
+                      ) -> QuerySet[Notification]:
+    notifications = apply_filters(NotificationFilterSet, query,
+                                  _notifications(with_details=with_details))
+    return paginate(notifications, params, marker_scope=Notification.objects.all())
+
+
+def get_notification(*, uuid: str, with_details: bool = False) -> Notification:
+    return get_by_uuid(_notifications(with_details=with_details), uuid, what="notification",
+                       field="notification_uuid")
+
+
+def _notification_with_vmoves(notification_uuid: str) -> Notification:
+    notification = get_notification(uuid=notification_uuid)
+    if notification.type != NotificationType.COMPUTE_HOST:
+        raise Invalid(f"Notification {notification_uuid} has no vm moves: only "
+                      "COMPUTE_HOST notifications move instances.")
+    return notification
+
+
+def vmove_list(*, notification_uuid: str, query, params: ListParams) -> QuerySet[VMove]:
+    notification = _notification_with_vmoves(notification_uuid)
+    vmoves = apply_filters(VMoveFilterSet, query,
+                           VMove.objects.filter(notification=notification)
+                           .select_related("notification"))
+    return paginate(vmoves, params, marker_scope=VMove.objects.all())
+
+
+def get_vmove(*, notification_uuid: str, uuid: str) -> VMove:
+    notification = _notification_with_vmoves(notification_uuid)
+    return get_by_uuid(VMove.objects.filter(notification=notification)
+                       .select_related("notification"), uuid, what="vmove")
+
+
+def segment_under_recovery(*, segment_uuid: uuid.UUID) -> bool:
+    """Notifications of the segment are new, running or waiting for a retry."""
+    return Notification.objects.filter(
+        failover_segment_uuid=segment_uuid, status__in=UNDER_RECOVERY_STATUSES
+    ).exists()

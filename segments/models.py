@@ -1,0 +1,35 @@
+from django.db import models
+from django.db.models import Q
+
+from masakari_site.models import SoftDeleteModel, new_uuid
+
+
+class RecoveryMethod(models.TextChoices):
+    AUTO = "auto"
+    RESERVED_HOST = "reserved_host"
+    AUTO_PRIORITY = "auto_priority"
+    RH_PRIORITY = "rh_priority"
+
+
+class Segment(SoftDeleteModel):
+    """A failover segment: a group of hosts that recover into each other."""
+
+    uuid = models.UUIDField(default=new_uuid, unique=True, editable=False)
+    name = models.CharField(max_length=255)
+    description = models.TextField(null=True, blank=True)
+    service_type = models.CharField(max_length=255, db_index=True)
+    recovery_method = models.CharField(
+        max_length=255, choices=RecoveryMethod.choices, db_index=True
+    )
+    enabled = models.BooleanField(default=True, db_index=True)
+
+    class Meta(SoftDeleteModel.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"], condition=Q(deleted=False), name="segment_name_unique_live"
+            )
+        ]
+        indexes = [models.Index(fields=["name"]), models.Index(fields=["updated_at"])]
+
+    def __str__(self) -> str:
+        return self.name
