@@ -166,6 +166,9 @@ DUPLICATE_NOTIFICATION_DETECTION_INTERVAL = env_int(
     "DUPLICATE_NOTIFICATION_DETECTION_INTERVAL", 180
 )
 
+# Soft-deleted rows older than this are purged by the daily periodic task.
+PURGE_DELETED_AFTER_DAYS = env_int("PURGE_DELETED_AFTER_DAYS", 30)
+
 # --- Celery ---------------------------------------------------------------
 # Without CELERY_BROKER_URL the broker is a folder under var/: no server needed.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")

@@ -1,6 +1,7 @@
 """Celery tasks: thin wrappers that load by id and call a recovery service."""
 
 from celery import shared_task
+from django.conf import settings
 
 from recovery import services
 
@@ -8,3 +9,10 @@ from recovery import services
 @shared_task(name="recovery.process_notification", acks_late=True)
 def process_notification(notification_id: int) -> None:
     services.process_notification(notification_id=notification_id)
+
+
+@shared_task(name="recovery.purge_deleted")
+def purge_deleted() -> dict[str, int]:
+    from masakari_site.services import purge_deleted as purge
+
+    return purge(older_than_days=settings.PURGE_DELETED_AFTER_DAYS)

@@ -1,0 +1,13 @@
+from django.contrib import admin
+
+from hosts.models import Host
+
+
+@admin.register(Host)
+class HostAdmin(admin.ModelAdmin):
+    list_display = ["name", "segment", "type", "reserved", "on_maintenance", "created_at"]
+    list_filter = ["reserved", "on_maintenance", "type", "segment"]
+    list_select_related = ["segment"]
+    search_fields = ["name", "uuid"]
+    readonly_fields = ["uuid", "created_at", "updated_at"]
+    autocomplete_fields = ["segment"]

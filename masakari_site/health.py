@@ -1,0 +1,49 @@
+"""Reachability of what the service depends on: database, broker, Keystone."""
+
+from dataclasses import dataclass
+
+import requests
+from django.conf import settings
+from django.db import connection
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def check_database() -> Check:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return Check("database", True, connection.vendor)
+    except Exception as exc:
+        return Check("database", False, str(exc))
+
+
+def check_broker() -> Check:
+    from masakari_site.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=5)
+        return Check("broker", True, app.conf.broker_url.split("@")[-1])
+    except Exception as exc:
+        return Check("broker", False, str(exc))
+
+
+def check_keystone() -> Check:
+    if not settings.KEYSTONE_AUTH_URL:
+        return Check("keystone", True, f"not configured (MASAKARI_AUTH={settings.MASAKARI_AUTH})")
+    try:
+        response = requests.get(settings.KEYSTONE_AUTH_URL, timeout=5)
+        response.raise_for_status()
+        return Check("keystone", True, settings.KEYSTONE_AUTH_URL)
+    except requests.RequestException as exc:
+        return Check("keystone", False, str(exc))
+
+
+def run_checks() -> list[Check]:
+    return [check_database(), check_broker(), check_keystone()]

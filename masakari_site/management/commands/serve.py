@@ -1,0 +1,80 @@
+"""Run the whole service in the foreground: web, Celery worker and Celery beat.
+
+Ctrl-C (or SIGTERM) stops all three; if one of them dies, the others are
+stopped too and the command exits non-zero.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import BaseCommand, call_command
+
+from masakari_site.services import ensure_first_admin
+
+
+class Command(BaseCommand):
+    help = "Migrate, make a first admin if none, then run web + worker + beat."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--bind", default=os.environ.get("MASAKARI_BIND", "127.0.0.1:15868"))
+        parser.add_argument("--web-workers", type=int,
+                            default=int(os.environ.get("MASAKARI_WEB_WORKERS", "2")))
+        parser.add_argument("--no-migrate", action="store_true")
+
+    def handle(self, *args, bind, web_workers, no_migrate, **options):
+        if not no_migrate:
+            call_command("migrate", interactive=False, verbosity=1)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        call_command("setup_periodic_tasks")
+        login = ensure_first_admin(password_file=settings.VAR_DIR / "admin-password")
+        if login:
+            self.stdout.write(self.style.SUCCESS(
+                f"Created the first admin login: user {login.username!r}, password "
+                f"{login.password!r} (also in {login.password_file}). Log in at "
+                f"http://{bind}/admin/"))
+        if settings.MASAKARI_AUTH == "noauth":
+            self.stderr.write(self.style.WARNING(
+                "MASAKARI_AUTH=noauth: every API request is treated as an admin. "
+                "For development and CI only; set MASAKARI_AUTH=keystone in production."))
+        python = sys.executable
+        commands = {
+            "web": [python, "-m", "gunicorn", "masakari_site.wsgi", "--bind", bind,
+                    "--workers", str(web_workers), "--access-logfile", "-",
+                    "--no-control-socket"],
+            "worker": [python, "-m", "celery", "-A", "masakari_site", "worker",
+                       "--loglevel", "INFO", "--concurrency", "4"],
+            "beat": [python, "-m", "celery", "-A", "masakari_site", "beat", "--loglevel", "INFO",
+                     "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")],
+        }
+        self.stdout.write(f"API, admin and dashboard on http://{bind}/ — Ctrl-C stops everything.")
+        children = {name: subprocess.Popen(argv) for name, argv in commands.items()}
+        stopping = False
+
+        def stop(signum, frame):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        exit_code = 0
+        while not stopping:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    self.stderr.write(f"{name} exited with {child.returncode}; stopping the rest")
+                    exit_code = child.returncode or 1
+                    stopping = True
+            time.sleep(0.5)
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for child in children.values():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+        sys.exit(exit_code)

@@ -1,0 +1,110 @@
+"""Helpers for tests that run the service as real processes.
+
+`LiveService` gives a server of its own: a fresh PostgreSQL database,
+migrated, and gunicorn serving it on a free loopback port, started the way
+`manage.py serve` starts its web process. Tests talk to it over HTTP only.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, *, timeout: float = 30.0, process: subprocess.Popen | None = None,
+                  expect: tuple[int, ...] = (200,)) -> None:
+    """Poll `url` until it answers one of `expect`; bounded by `timeout`."""
+    deadline = time.monotonic() + timeout
+    last_error = "no answer"
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
+        try:
+            response = requests.get(url, timeout=2)
+            if response.status_code in expect:
+                return
+            last_error = f"status {response.status_code}"
+        except requests.RequestException as exc:
+            last_error = str(exc)
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout}s: {last_error}")
+
+
+def _admin_connection():
+    return psycopg.connect(POSTGRES_URL, autocommit=True)
+
+
+def _database_url(name: str) -> str:
+    base, _, _ = POSTGRES_URL.rpartition("/")
+    return f"{base}/{name}"
+
+
+@dataclass
+class LiveService:
+    env_overrides: dict[str, str] = field(default_factory=dict)
+    workers: int = 2
+    port: int = field(default_factory=free_port)
+    database: str = field(default_factory=lambda: f"masakari_live_{uuid.uuid4().hex[:10]}")
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "DATABASE_URL": _database_url(self.database),
+            "CELERY_BROKER_URL": REDIS_URL,
+            "DJANGO_SETTINGS_MODULE": "masakari_site.settings",
+            "MASAKARI_AUTH": "noauth",
+        })
+        env.update(self.env_overrides)
+        return env
+
+    def manage(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,
+                              check=True, capture_output=True, text=True)
+
+    def start(self) -> "LiveService":
+        with _admin_connection() as conn:
+            conn.execute(f'CREATE DATABASE "{self.database}"')
+        self.manage("migrate", "--noinput", "-v0")
+        self.log_path = ROOT / "var" / "test-logs" / f"{self.database}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "masakari_site.wsgi", "--bind",
+             f"127.0.0.1:{self.port}", "--workers", str(self.workers), "--no-control-socket"],
+            cwd=ROOT, env=self.env, stdout=self.log_path.open("w"), stderr=subprocess.STDOUT,
+        )
+        wait_for_http(self.url + "/", process=self.process)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        with _admin_connection() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')

@@ -1,0 +1,72 @@
+"""Notifications are written by monitors and the engine: read-only here, as in the API."""
+
+from django.contrib import admin
+
+from notifications.models import Notification, RecoveryStep, RecoveryStepEvent, VMove
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class VMoveInline(ReadOnlyInline):
+    model = VMove
+    fields = ["instance_name", "instance_uuid", "source_host", "dest_host", "status",
+              "start_time", "end_time", "message"]
+
+
+class RecoveryStepInline(ReadOnlyInline):
+    model = RecoveryStep
+    fields = ["name", "state", "progress", "updated_at"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ["notification_uuid", "type", "hostname", "status", "generated_time",
+                    "created_at"]
+    list_filter = ["status", "type"]
+    search_fields = ["hostname"]
+    date_hierarchy = "created_at"
+    inlines = [RecoveryStepInline, VMoveInline]
+
+
+@admin.register(VMove)
+class VMoveAdmin(ReadOnlyAdmin):
+    list_display = ["instance_name", "instance_uuid", "source_host", "dest_host", "status",
+                    "start_time", "end_time"]
+    list_filter = ["status", "type"]
+    list_select_related = ["notification"]
+    search_fields = ["instance_name", "source_host", "dest_host"]
+
+
+class RecoveryStepEventInline(ReadOnlyInline):
+    model = RecoveryStepEvent
+    fields = ["timestamp", "message", "progress"]
+    show_change_link = False
+
+
+@admin.register(RecoveryStep)
+class RecoveryStepAdmin(ReadOnlyAdmin):
+    list_display = ["name", "notification", "state", "progress", "updated_at"]
+    list_filter = ["state"]
+    list_select_related = ["notification"]
+    inlines = [RecoveryStepEventInline]
