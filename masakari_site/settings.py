@@ -165,6 +165,8 @@ MASAKARI_API_MAX_LIMIT = env_int("MASAKARI_API_MAX_LIMIT", 1000, minimum=1)
 DUPLICATE_NOTIFICATION_DETECTION_INTERVAL = env_int(
     "DUPLICATE_NOTIFICATION_DETECTION_INTERVAL", 180
 )
+# (engine settings: begin)
+# (engine settings: end)
 
 # Soft-deleted rows older than this are purged by the daily periodic task.
 PURGE_DELETED_AFTER_DAYS = env_int("PURGE_DELETED_AFTER_DAYS", 30)
