@@ -1,6 +1,6 @@
 import pytest
 
-from masakari_site.testing import LiveService
+from masakari_site.testing import ApiClient, LiveService
 
 
 @pytest.fixture(scope="session")
@@ -9,3 +9,9 @@ def live_service():
     service = LiveService().start()
     yield service
     service.stop()
+
+
+@pytest.fixture
+def api(client, db, settings):
+    settings.MASAKARI_AUTH = "noauth"
+    return ApiClient(client)

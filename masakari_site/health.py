@@ -23,13 +23,14 @@ def check_database() -> Check:
         return Check("database", False, str(exc))
 
 
-def check_broker() -> Check:
+def check_broker(broker_url: str | None = None) -> Check:
     from masakari_site.celery import app
 
+    url = broker_url or app.conf.broker_url
     try:
-        with app.connection_for_write() as conn:
+        with app.connection_for_write(url=url) as conn:
             conn.ensure_connection(max_retries=1, timeout=5)
-        return Check("broker", True, app.conf.broker_url.split("@")[-1])
+        return Check("broker", True, url.split("@")[-1])
     except Exception as exc:
         return Check("broker", False, str(exc))
 

@@ -134,6 +134,14 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/v1",
     "PREPROCESSING_HOOKS": ["masakari_site.api.schema.only_unprefixed_v1_routes"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "masakari_site.api.schema.add_faults_and_microversion"],
+    "ENUM_NAME_OVERRIDES": {
+        "NotificationTypeEnum": "notifications.models.NotificationType",
+        "VMoveTypeEnum": "notifications.models.VMoveType",
+        "NotificationStatusEnum": "notifications.models.NotificationStatus",
+        "VMoveStatusEnum": "notifications.models.VMoveStatus",
+    },
 }
 
 # --- Authentication and policy -------------------------------------------

@@ -5,6 +5,7 @@ migrated, and gunicorn serving it on a free loopback port, started the way
 `manage.py serve` starts its web process. Tests talk to it over HTTP only.
 """
 
+import json
 import os
 import socket
 import subprocess
@@ -108,3 +109,46 @@ class LiveService:
                 self.process.kill()
         with _admin_connection() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+
+
+class ApiClient:
+    """The Django test client speaking the v1 API: JSON bodies, a microversion."""
+
+    def __init__(self, client, version: str | None = None):
+        self.client = client
+        self.version = version
+
+    def at(self, version: str) -> "ApiClient":
+        return ApiClient(self.client, version)
+
+    def request(self, method: str, path: str, body=None, *, raw: str | None = None, **extra):
+        headers = dict(extra.pop("headers", {}))
+        if self.version:
+            headers.setdefault("OpenStack-API-Version", f"instance-ha {self.version}")
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        call = getattr(self.client, method)
+        if data is None:
+            return call(path, headers=headers, **extra)
+        return call(path, data=data, content_type="application/json", headers=headers, **extra)
+
+    def get(self, path, **extra):
+        return self.request("get", path, **extra)
+
+    def post(self, path, body=None, **extra):
+        return self.request("post", path, body, **extra)
+
+    def put(self, path, body=None, **extra):
+        return self.request("put", path, body, **extra)
+
+    def delete(self, path, **extra):
+        return self.request("delete", path, **extra)
+
+
+def fault(response) -> tuple[str, int, str]:
+    """(faultName, code, message) of an error response, checking its shape."""
+    body = response.json()
+    assert len(body) == 1, body
+    (name, detail), = body.items()
+    assert set(detail) == {"code", "message"}, body
+    assert detail["code"] == response.status_code
+    return name, detail["code"], detail["message"]

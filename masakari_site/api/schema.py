@@ -1,5 +1,6 @@
 """OpenAPI description helpers (drf-spectacular)."""
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 
@@ -40,3 +41,46 @@ def only_unprefixed_v1_routes(endpoints):
         for path, path_regex, method, callback in endpoints
         if path.startswith("/v1/") and "{project_id}" not in path
     ]
+
+
+class KeystoneTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "masakari_site.api.auth.ApiAuthentication"
+    name = "KeystoneToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "X-Auth-Token",
+                "description": "A Keystone token (not needed when MASAKARI_AUTH=noauth)."}
+
+
+FAULT_SCHEMA = {
+    "type": "object",
+    "description": "`{\"<faultName>\": {\"code\": N, \"message\": \"…\"}}`, faultName being "
+                   "badRequest, unauthorized, forbidden, itemNotFound, badMethod, notAcceptable, "
+                   "conflictingRequest, …",
+    "minProperties": 1,
+    "maxProperties": 1,
+    "additionalProperties": {
+        "type": "object",
+        "properties": {"code": {"type": "integer"}, "message": {"type": "string"}},
+        "required": ["code", "message"],
+    },
+}
+
+
+def add_faults_and_microversion(result, generator, request, public):
+    """Every operation takes the microversion header and may answer a fault."""
+    result["components"]["schemas"]["Fault"] = FAULT_SCHEMA
+    header = {
+        "in": "header", "name": "OpenStack-API-Version", "required": False,
+        "schema": {"type": "string"},
+        "description": MICROVERSION.description,
+    }
+    for path in result["paths"].values():
+        for operation in path.values():
+            operation.setdefault("parameters", []).append(header)
+            operation["responses"]["default"] = {
+                "description": "An error, in the fault shape.",
+                "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Fault"}}},
+            }
+    return result

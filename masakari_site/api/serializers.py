@@ -3,6 +3,7 @@
 import re
 import unicodedata
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from masakari_site.env import parse_bool
@@ -18,9 +19,25 @@ class StrictSerializer(serializers.Serializer):
                 raise serializers.ValidationError(
                     {name: ["Additional properties are not allowed."] for name in unknown}
                 )
+            # DRF would turn 5 into "5"; the contract's schemas want real strings.
+            not_strings = [
+                name for name, field in self.fields.items()
+                if isinstance(field, serializers.CharField | serializers.ChoiceField)
+                and data.get(name) is not None and not isinstance(data[name], str)
+            ]
+            if not_strings:
+                raise serializers.ValidationError(
+                    {name: ["Not a valid string."] for name in not_strings}
+                )
         return super().to_internal_value(data)
 
 
+BOOLEAN_STRINGS = [f(word) for pair in (("true", "false"), ("yes", "no"), ("on", "off"))
+                   for word in pair for f in (str.lower, str.capitalize, str.upper)] + ["1", "0"]
+
+
+@extend_schema_field({"oneOf": [{"type": "boolean"},
+                                {"type": "string", "enum": BOOLEAN_STRINGS}]})
 class LenientBooleanField(serializers.Field):
     """true/false/yes/no/on/off/1/0 in any case, or a JSON boolean."""
 

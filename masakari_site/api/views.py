@@ -1,6 +1,6 @@
 """The base every v1 resource view builds on."""
 
-from rest_framework import viewsets
+from rest_framework import exceptions, viewsets
 
 from masakari_site.api.listing import ListParams, parse_list_params
 from masakari_site.api.microversions import ApiVersion
@@ -16,6 +16,12 @@ class V1ViewSet(viewsets.ViewSet):
 
     policy_rules: dict[str, str] = {}
     sort_fields: dict[str, str] = {}
+
+    def initial(self, request, *args, **kwargs):
+        # An unrouted method is a 405 for anyone, not a policy question.
+        if not hasattr(self, request.method.lower()):
+            raise exceptions.MethodNotAllowed(request.method)
+        super().initial(request, *args, **kwargs)
 
     @property
     def api_version(self) -> ApiVersion:

@@ -1,0 +1,161 @@
+import pytest
+
+from hosts.models import Host
+from hosts.tests.factories import HostFactory
+from masakari_site.testing import fault
+from notifications.tests.factories import NotificationFactory
+from segments.models import Segment
+from segments.tests.factories import SegmentFactory
+
+CREATE = {"segment": {"name": "seg-a", "recovery_method": "auto", "service_type": "COMPUTE",
+                      "description": "rack A"}}
+
+
+def test_create_returns_201_and_the_same_representation_as_show(api):
+    response = api.post("/v1/segments", CREATE)
+    assert response.status_code == 201
+    created = response.json()["segment"]
+    assert created["name"] == "seg-a" and created["enabled"] is True
+    assert created["deleted"] is False and created["deleted_at"] is None
+    assert created["updated_at"] is None
+    shown = api.get(f"/v1/segments/{created['uuid']}").json()["segment"]
+    listed = api.get("/v1/segments").json()["segments"]
+    assert shown == created
+    assert listed == [created]
+
+
+def test_timestamps_are_naive_utc_with_microseconds(api):
+    created = api.post("/v1/segments", CREATE).json()["segment"]
+    assert len(created["created_at"]) == len("2026-01-02T03:04:05.000000")
+    assert "+" not in created["created_at"] and "Z" not in created["created_at"]
+
+
+def test_project_id_route_form_behaves_the_same(api):
+    created = api.post("/v1/0123abcd-ef/segments", CREATE).json()["segment"]
+    assert api.get(f"/v1/0123abcd-ef/segments/{created['uuid']}").status_code == 200
+
+
+@pytest.mark.parametrize("segment, message", [
+    ({"recovery_method": "auto", "service_type": "COMPUTE"}, "name"),
+    ({"name": "x", "recovery_method": "nope", "service_type": "COMPUTE"}, "recovery_method"),
+    ({"name": "x" * 256, "recovery_method": "auto", "service_type": "COMPUTE"}, "name"),
+    ({"name": " padded", "recovery_method": "auto", "service_type": "COMPUTE"}, "name"),
+    ({"name": "x", "recovery_method": "auto", "service_type": "COMPUTE", "colour": "red"},
+     "colour"),
+    ({"name": "x", "recovery_method": "auto", "service_type": "COMPUTE",
+      "description": "d" * 256}, "description"),
+    ({"name": 5, "recovery_method": "auto", "service_type": "COMPUTE"}, "name"),
+])
+def test_create_rejects_bad_bodies_with_400(api, segment, message):
+    response = api.post("/v1/segments", {"segment": segment})
+    name, code, text = fault(response)
+    assert (name, code) == ("badRequest", 400)
+    assert message in text
+
+
+@pytest.mark.parametrize("body", [[], "x", {}, {"segment": None}, {"segment": []},
+                                  {"segment": CREATE["segment"], "extra": 1}])
+def test_create_rejects_wrong_envelopes(api, body):
+    assert fault(api.post("/v1/segments", body))[:2] == ("badRequest", 400)
+
+
+def test_enabled_needs_microversion_1_2(api):
+    body = {"segment": {**CREATE["segment"], "enabled": "False"}}
+    assert api.post("/v1/segments", body).status_code == 400
+    created = api.at("1.2").post("/v1/segments", body)
+    assert created.status_code == 201
+    assert created.json()["segment"]["enabled"] is False
+
+
+@pytest.mark.parametrize("value, expected", [("yes", True), ("Off", False), ("1", True),
+                                             (False, False), ("TRUE", True)])
+def test_enabled_is_a_lenient_boolean(api, value, expected):
+    segment = SegmentFactory()
+    response = api.at("1.2").put(f"/v1/segments/{segment.uuid}",
+                                 {"segment": {"enabled": value}})
+    assert response.status_code == 200
+    assert response.json()["segment"]["enabled"] is expected
+
+
+def test_enabled_rejects_non_booleans(api):
+    segment = SegmentFactory()
+    response = api.at("1.2").put(f"/v1/segments/{segment.uuid}",
+                                 {"segment": {"enabled": "maybe"}})
+    assert fault(response)[:2] == ("badRequest", 400)
+
+
+def test_duplicate_name_is_409_but_a_deleted_name_is_free(api):
+    assert api.post("/v1/segments", CREATE).status_code == 201
+    assert fault(api.post("/v1/segments", CREATE))[:2] == ("conflictingRequest", 409)
+    Segment.objects.get(name="seg-a").soft_delete()
+    assert api.post("/v1/segments", CREATE).status_code == 201
+
+
+def test_update_is_partial_and_sets_updated_at(api):
+    segment = SegmentFactory(description="old")
+    response = api.put(f"/v1/segments/{segment.uuid}", {"segment": {"name": "renamed"}})
+    assert response.status_code == 200
+    body = response.json()["segment"]
+    assert body["name"] == "renamed" and body["description"] == "old"
+    assert body["updated_at"] is not None
+
+
+def test_update_needs_some_field(api):
+    segment = SegmentFactory()
+    assert api.put(f"/v1/segments/{segment.uuid}", {"segment": {}}).status_code == 400
+
+
+def test_update_to_a_taken_name_is_409(api):
+    SegmentFactory(name="taken")
+    segment = SegmentFactory()
+    response = api.put(f"/v1/segments/{segment.uuid}", {"segment": {"name": "taken"}})
+    assert fault(response)[:2] == ("conflictingRequest", 409)
+
+
+def test_update_while_recovering_is_409(api):
+    host = HostFactory()
+    NotificationFactory(host=host)
+    response = api.put(f"/v1/segments/{host.segment.uuid}", {"segment": {"description": "x"}})
+    assert fault(response)[:2] == ("conflictingRequest", 409)
+
+
+def test_delete_removes_the_segment_and_its_hosts_even_while_recovering(api):
+    host = HostFactory()
+    NotificationFactory(host=host)
+    response = api.delete(f"/v1/segments/{host.segment.uuid}")
+    assert response.status_code == 204 and response.content == b""
+    assert api.get(f"/v1/segments/{host.segment.uuid}").status_code == 404
+    deleted = Host.all_objects.get(pk=host.pk)
+    assert deleted.deleted and deleted.deleted_at is not None
+    assert Segment.all_objects.get(pk=host.segment.pk).deleted
+
+
+@pytest.mark.parametrize("uuid", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"])
+def test_unknown_segment_is_404(api, uuid):
+    assert fault(api.get(f"/v1/segments/{uuid}"))[:2] == ("itemNotFound", 404)
+    assert api.put(f"/v1/segments/{uuid}", {"segment": {"name": "n"}}).status_code == 404
+    assert api.delete(f"/v1/segments/{uuid}").status_code == 404
+
+
+def test_filters(api):
+    SegmentFactory(name="a", recovery_method="auto", enabled=True)
+    SegmentFactory(name="b", recovery_method="reserved_host", enabled=False)
+    SegmentFactory(name="c", recovery_method="auto", service_type="other")
+
+    def names(query):
+        response = api.get(f"/v1/segments?{query}")
+        assert response.status_code == 200, response.content
+        return sorted(s["name"] for s in response.json()["segments"])
+
+    assert names("recovery_method=auto") == ["a", "c"]
+    assert names("enabled=False") == ["b"]
+    assert names("enabled=yes") == ["a", "c"]
+    assert names("service_type=other") == ["c"]
+    assert api.get("/v1/segments?enabled=perhaps").status_code == 400
+    assert api.get("/v1/segments?recovery_method=bogus").status_code == 400
+
+
+def test_deleted_segments_are_not_listed(api):
+    SegmentFactory(name="gone").soft_delete()
+    SegmentFactory(name="here")
+    assert [s["name"] for s in api.get("/v1/segments").json()["segments"]] == ["here"]
