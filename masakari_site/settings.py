@@ -174,6 +174,85 @@ DUPLICATE_NOTIFICATION_DETECTION_INTERVAL = env_int(
     "DUPLICATE_NOTIFICATION_DETECTION_INTERVAL", 180
 )
 # (engine settings: begin)
+# Upstream masakari-engine knobs keep their names (upper-cased) and meaning;
+# [host_failure]/[instance_failure]/[process_failure] options with the same
+# name in two groups get the group as a prefix for the second one.
+# Seconds: upstream waits after evacuating / powering off / on, and polls
+# every VERIFY_INTERVAL while waiting.
+WAIT_PERIOD_AFTER_EVACUATION = env_int("WAIT_PERIOD_AFTER_EVACUATION", 90, minimum=1)
+WAIT_PERIOD_AFTER_POWER_OFF = env_int("WAIT_PERIOD_AFTER_POWER_OFF", 180, minimum=1)
+WAIT_PERIOD_AFTER_POWER_ON = env_int("WAIT_PERIOD_AFTER_POWER_ON", 60, minimum=1)
+# Bounds the wait for Nova to show a service disabled (process failure); the
+# host failure flow forces the service down instead of sleeping this long.
+WAIT_PERIOD_AFTER_SERVICE_UPDATE = env_int("WAIT_PERIOD_AFTER_SERVICE_UPDATE", 180, minimum=1)
+VERIFY_INTERVAL = env_int("VERIFY_INTERVAL", 1, minimum=0)
+# Evacuations run this many at a time (upstream's default is 3).
+HOST_FAILURE_RECOVERY_THREADS = env_int("HOST_FAILURE_RECOVERY_THREADS", 16, minimum=1)
+# [host_failure]
+EVACUATE_ALL_INSTANCES = env_bool("EVACUATE_ALL_INSTANCES", True)
+HA_ENABLED_INSTANCE_METADATA_KEY = env_str("HA_ENABLED_INSTANCE_METADATA_KEY", "HA_Enabled")
+IGNORE_INSTANCES_IN_ERROR_STATE = env_bool("IGNORE_INSTANCES_IN_ERROR_STATE", False)
+ADD_RESERVED_HOST_TO_AGGREGATE = env_bool("ADD_RESERVED_HOST_TO_AGGREGATE", False)
+SERVICE_DISABLE_REASON = env_str("SERVICE_DISABLE_REASON", "Masakari detected host failed.")
+# [instance_failure]
+PROCESS_ALL_INSTANCES = env_bool("PROCESS_ALL_INSTANCES", False)
+INSTANCE_FAILURE_HA_ENABLED_INSTANCE_METADATA_KEY = env_str(
+    "INSTANCE_FAILURE_HA_ENABLED_INSTANCE_METADATA_KEY", HA_ENABLED_INSTANCE_METADATA_KEY
+)
+# [process_failure]
+PROCESS_FAILURE_SERVICE_DISABLE_REASON = env_str(
+    "PROCESS_FAILURE_SERVICE_DISABLE_REASON", "Masakari detected process failed."
+)
+# Periodic work (seconds). A `new` notification older than
+# RETRY_NOTIFICATION_NEW_STATUS_INTERVAL is re-dispatched (its message was
+# lost); both checks run every PROCESS_UNFINISHED_NOTIFICATIONS_INTERVAL.
+PROCESS_UNFINISHED_NOTIFICATIONS_INTERVAL = env_int(
+    "PROCESS_UNFINISHED_NOTIFICATIONS_INTERVAL", 120, minimum=1
+)
+RETRY_NOTIFICATION_NEW_STATUS_INTERVAL = env_int("RETRY_NOTIFICATION_NEW_STATUS_INTERVAL", 60)
+# How often running notifications are checked for a dead worker (expired
+# lease), and how old an unfinished notification may get before it is failed.
+CHECK_EXPIRED_NOTIFICATIONS_INTERVAL = env_int(
+    "CHECK_EXPIRED_NOTIFICATIONS_INTERVAL", 60, minimum=1
+)
+NOTIFICATIONS_EXPIRED_INTERVAL = env_int("NOTIFICATIONS_EXPIRED_INTERVAL", 86400, minimum=1)
+# A worker renews its lease on a running notification every third of this;
+# when it stops, another worker takes over once the lease has expired.
+NOTIFICATION_LEASE_SECONDS = env_int("NOTIFICATION_LEASE_SECONDS", 60, minimum=3)
+# Tries per notification (first run included) before it ends `failed`; the
+# wait before try n+1 is NOTIFICATION_RETRY_BACKOFF * 2**(n-1), at most
+# NOTIFICATION_RETRY_BACKOFF_MAX.
+NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 4, minimum=1)
+NOTIFICATION_RETRY_BACKOFF = env_int("NOTIFICATION_RETRY_BACKOFF", 60)
+NOTIFICATION_RETRY_BACKOFF_MAX = env_int("NOTIFICATION_RETRY_BACKOFF_MAX", 3600)
+
+# Nova service account: a cloud of clouds.yaml (NOVA_CLOUD, found through
+# OS_CLIENT_CONFIG_FILE or the usual places) or the explicit NOVA_AUTH_*.
+NOVA_CLOUD = env_str("NOVA_CLOUD", "")
+NOVA_AUTH_URL = env_str("NOVA_AUTH_URL", "")
+NOVA_AUTH_USERNAME = env_str("NOVA_AUTH_USERNAME", "masakari")
+NOVA_AUTH_PASSWORD = env_str("NOVA_AUTH_PASSWORD", "")
+NOVA_AUTH_PROJECT_NAME = env_str("NOVA_AUTH_PROJECT_NAME", "service")
+NOVA_AUTH_USER_DOMAIN_NAME = env_str("NOVA_AUTH_USER_DOMAIN_NAME", "Default")
+NOVA_AUTH_PROJECT_DOMAIN_NAME = env_str("NOVA_AUTH_PROJECT_DOMAIN_NAME", "Default")
+NOVA_AUTH_APPLICATION_CREDENTIAL_ID = env_str("NOVA_AUTH_APPLICATION_CREDENTIAL_ID", "")
+NOVA_AUTH_APPLICATION_CREDENTIAL_SECRET = env_str("NOVA_AUTH_APPLICATION_CREDENTIAL_SECRET", "")
+NOVA_REGION_NAME = env_str("NOVA_REGION_NAME", "")
+NOVA_INTERFACE = env_str("NOVA_INTERFACE", "public")
+# From 2.95 Nova leaves evacuated servers SHUTOFF; 2.53 brings service
+# UUIDs and force-down by PUT. Stay between the two.
+NOVA_COMPUTE_API_VERSION = env_str("NOVA_COMPUTE_API_VERSION", "2.94")
+_nova_minor = NOVA_COMPUTE_API_VERSION.partition("2.")[2]
+if not (NOVA_COMPUTE_API_VERSION.startswith("2.") and _nova_minor.isdigit()
+        and 53 <= int(_nova_minor) <= 94):
+    raise ImproperlyConfigured(
+        f"NOVA_COMPUTE_API_VERSION={NOVA_COMPUTE_API_VERSION!r}: expected 2.53 to 2.94"
+    )
+# Every Nova call: seconds before it times out, retries on 5xx/409/connection
+# errors, and the first pause between them (doubled each time).
+NOVA_API_TIMEOUT = env_int("NOVA_API_TIMEOUT", 30, minimum=1)
+NOVA_API_RETRIES = env_int("NOVA_API_RETRIES", 3)
+NOVA_API_RETRY_DELAY = env_int("NOVA_API_RETRY_DELAY", 1)
 # (engine settings: end)
 
 # Soft-deleted rows older than this are purged by the daily periodic task.

@@ -4,10 +4,19 @@ They are created once with their defaults; an operator's edits in the admin
 (interval, enabled) are kept on later starts.
 """
 
+from django.conf import settings
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 PERIODIC_TASKS = {
     # name: (task, every N seconds)
+    "Re-dispatch lost and due notifications": (
+        "recovery.dispatch_unfinished_notifications",
+        settings.PROCESS_UNFINISHED_NOTIFICATIONS_INTERVAL,
+    ),
+    "Take over notifications of dead workers": (
+        "recovery.take_over_expired_notifications",
+        settings.CHECK_EXPIRED_NOTIFICATIONS_INTERVAL,
+    ),
     "Purge old soft-deleted rows": ("recovery.purge_deleted", 24 * 3600),
 }
 

@@ -1,9 +1,210 @@
-"""Recovery of notifications (the engine); see ../shared/docs/recovery.md."""
+"""Recovery of notifications (the engine); see ../shared/docs/recovery.md.
+
+The row is the truth: a worker acts on a notification only after moving it
+to `running` by compare-and-set, holds it with a lease it keeps renewing,
+and writes the end state only while it still holds that lease.
+"""
 
 import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from notifications.models import Notification, NotificationStatus, NotificationType
+from notifications.services import enqueue_processing
+from recovery import selectors
+from recovery.nova import NovaError, get_nova
+from recovery.runs import (
+    Heartbeat,
+    Lease,
+    LeaseLost,
+    Outcome,
+    RecoveryEnded,
+    RecoveryFailed,
+    Run,
+    lease_deadline,
+)
+from recovery.workflows.host_failure import recover_host_failure
+from recovery.workflows.instance_failure import recover_instance_failure
+from recovery.workflows.process_failure import recover_process_failure
 
 log = logging.getLogger(__name__)
 
+WORKFLOWS: dict[str, Callable[[Run], str]] = {
+    NotificationType.COMPUTE_HOST: recover_host_failure,
+    NotificationType.VM: recover_instance_failure,
+    NotificationType.PROCESS: recover_process_failure,
+}
 
-def process_notification(*, notification_id: int) -> None:
-    log.info("notification %s queued for recovery", notification_id)
+
+def claim_notification(*, notification_id: int) -> Lease | None:
+    """Move the notification to `running` if nobody holds it; None if taken.
+
+    Claimable: `new`; `error` whose retry is due; `running` whose worker
+    stopped renewing its lease (it died: take over and resume).
+    """
+    now = timezone.now()
+    expires_at = lease_deadline()
+    claimable = (
+        Q(status=NotificationStatus.NEW)
+        | Q(status=NotificationStatus.ERROR, next_attempt_at__lte=now)
+        | Q(status=NotificationStatus.RUNNING, lease_expires_at__lt=now)
+    )
+    claimed = Notification.objects.filter(claimable, pk=notification_id).update(
+        status=NotificationStatus.RUNNING, lease_expires_at=expires_at,
+        attempts=F("attempts") + 1, next_attempt_at=None, updated_at=now,
+    )
+    if not claimed:
+        return None
+    return Lease(notification_id=notification_id, expires_at=expires_at)
+
+
+def process_notification(*, notification_id: int) -> str | None:
+    """Claim the notification, run its workflow, write how it ended.
+
+    Returns the final status, or None when another worker has it.
+    """
+    lease = claim_notification(notification_id=notification_id)
+    if lease is None:
+        log.info("Notification %s is not claimable (done, or another worker has it)",
+                 notification_id)
+        return None
+    notification = Notification.objects.get(pk=notification_id)
+    log.info("Processing notification %s (%s on %s), attempt %s",
+             notification.notification_uuid, notification.type, notification.hostname,
+             notification.attempts)
+    with Heartbeat(lease):
+        try:
+            outcome = run_workflow(notification=notification, lease=lease)
+        except LeaseLost:
+            log.warning("Notification %s was taken over by another worker; stopping",
+                        notification.notification_uuid)
+            return None
+    end_notification(notification=notification, lease=lease, outcome=outcome)
+    return outcome.status
+
+
+def run_workflow(*, notification: Notification, lease: Lease) -> Outcome:
+    try:
+        run = Run(notification=notification, lease=lease, nova=get_nova())
+        message = WORKFLOWS[notification.type](run)
+        return Outcome(NotificationStatus.FINISHED, message)
+    except RecoveryEnded as ended:
+        return Outcome(ended.status, ended.message)
+    except (RecoveryFailed, NovaError) as exc:
+        return Outcome(NotificationStatus.ERROR, str(exc))
+    except LeaseLost:
+        raise
+    except Exception as exc:
+        log.exception("Notification %s: unexpected error", notification.notification_uuid)
+        return Outcome(NotificationStatus.ERROR,
+                       f"Recovery stopped by an unexpected error: {exc!r}")
+
+
+def retry_delay(*, attempts: int) -> timedelta:
+    """Backoff before the next try: doubles per attempt, capped."""
+    seconds = settings.NOTIFICATION_RETRY_BACKOFF * 2 ** max(attempts - 1, 0)
+    return timedelta(seconds=min(seconds, settings.NOTIFICATION_RETRY_BACKOFF_MAX))
+
+
+def end_notification(*, notification: Notification, lease: Lease, outcome: Outcome) -> bool:
+    """Write the end state; an error is retried later until the budget is spent."""
+    status, message, next_attempt_at = outcome.status, outcome.message, None
+    if status == NotificationStatus.ERROR:
+        attempts, budget = notification.attempts, settings.NOTIFICATION_MAX_ATTEMPTS
+        if attempts >= budget:
+            status = NotificationStatus.FAILED
+            message = f"{message} Gave up after {attempts} attempt(s)."
+        else:
+            next_attempt_at = timezone.now() + retry_delay(attempts=attempts)
+            message = (f"{message} Attempt {attempts} of {budget}; the next one is due at "
+                       f"{next_attempt_at:%Y-%m-%d %H:%M:%S} UTC.")
+    written = lease.release(status=status, message=message, next_attempt_at=next_attempt_at)
+    if written:
+        log.info("Notification %s ended %s: %s", notification.notification_uuid, status,
+                 message)
+    else:
+        log.warning("Notification %s was taken over before it ended; leaving it",
+                    notification.notification_uuid)
+    return written
+
+
+def _fail(notification: Notification, *, from_status: str, message: str,
+          extra: Q | None = None) -> bool:
+    rows = Notification.objects.filter(pk=notification.pk, status=from_status)
+    if extra is not None:
+        rows = rows.filter(extra)
+    return bool(rows.update(status=NotificationStatus.FAILED, message=message,
+                            lease_expires_at=None, next_attempt_at=None,
+                            updated_at=timezone.now()))
+
+
+# --- periodic work (Celery beat) ---------------------------------------------
+
+def dispatch_unfinished_notifications(*, now: datetime | None = None) -> dict[str, int]:
+    """Re-send `new` notifications whose message was lost, and due retries."""
+    now = now or timezone.now()
+    stale = timedelta(seconds=settings.RETRY_NOTIFICATION_NEW_STATUS_INTERVAL)
+    new_ids = list(selectors.stale_new_notifications(created_before=now - stale)
+                   .values_list("id", flat=True))
+    retry_ids = list(selectors.due_error_notifications(now=now).values_list("id", flat=True))
+    for notification_id in (*new_ids, *retry_ids):
+        enqueue_processing(notification_id)
+    return {"new": len(new_ids), "retried": len(retry_ids)}
+
+
+def take_over_expired_notifications(*, now: datetime | None = None) -> dict[str, int]:
+    """Resume notifications whose worker died; fail those too old or out of tries."""
+    now = now or timezone.now()
+    too_old = now - timedelta(seconds=settings.NOTIFICATIONS_EXPIRED_INTERVAL)
+    counts = {"resumed": 0, "failed": 0}
+    for notification in selectors.expired_running_notifications(now=now):
+        lease_expired = Q(lease_expires_at=notification.lease_expires_at)
+        if notification.created_at < too_old:
+            failed = _fail(notification, from_status=NotificationStatus.RUNNING,
+                           extra=lease_expired,
+                           message=f"{notification.message or ''} Expired: its worker stopped "
+                                   "and it is older than NOTIFICATIONS_EXPIRED_INTERVAL.".strip())
+            counts["failed"] += failed
+        elif notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
+            failed = _fail(notification, from_status=NotificationStatus.RUNNING,
+                           extra=lease_expired,
+                           message=f"Its worker stopped during attempt {notification.attempts} "
+                                   f"of {settings.NOTIFICATION_MAX_ATTEMPTS}; gave up.")
+            counts["failed"] += failed
+        else:
+            enqueue_processing(notification.pk)
+            counts["resumed"] += 1
+    for status in (NotificationStatus.NEW, NotificationStatus.ERROR):
+        for notification in Notification.objects.filter(status=status, created_at__lt=too_old):
+            counts["failed"] += _fail(
+                notification, from_status=status,
+                message=f"{notification.message or ''} Expired: still {status} after "
+                        "NOTIFICATIONS_EXPIRED_INTERVAL.".strip())
+    return counts
+
+
+# --- operator actions ------------------------------------------------------------
+
+def retry_notification(*, notification: Notification) -> bool:
+    """Try an `error` or `failed` notification again now (one more attempt).
+
+    Only what did not succeed is redone: finished steps and succeeded vmoves
+    are kept.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        retried = Notification.objects.filter(
+            pk=notification.pk,
+            status__in=(NotificationStatus.ERROR, NotificationStatus.FAILED),
+        ).update(status=NotificationStatus.ERROR, next_attempt_at=now, updated_at=now,
+                 message=f"{notification.message or ''} Retry requested by an "
+                         "operator.".strip())
+        if retried:
+            transaction.on_commit(partial(enqueue_processing, notification.pk))
+    return bool(retried)

@@ -7,8 +7,18 @@ from recovery import services
 
 
 @shared_task(name="recovery.process_notification", acks_late=True)
-def process_notification(notification_id: int) -> None:
-    services.process_notification(notification_id=notification_id)
+def process_notification(notification_id: int) -> str | None:
+    return services.process_notification(notification_id=notification_id)
+
+
+@shared_task(name="recovery.dispatch_unfinished_notifications")
+def dispatch_unfinished_notifications() -> dict[str, int]:
+    return services.dispatch_unfinished_notifications()
+
+
+@shared_task(name="recovery.take_over_expired_notifications")
+def take_over_expired_notifications() -> dict[str, int]:
+    return services.take_over_expired_notifications()
 
 
 @shared_task(name="recovery.purge_deleted")

@@ -1,0 +1,264 @@
+"""The engine's only door to Nova: openstacksdk with a service account.
+
+Every call has a timeout (the session's `api_timeout`) and a bounded retry
+with backoff on 5xx, 409 and connection errors. What still fails raises
+`NovaError` with a message an operator can act on; nothing here hangs.
+The rest of the engine sees plain value objects, never sdk resources.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from django.conf import settings
+from keystoneauth1 import exceptions as ks_exceptions
+from openstack import exceptions as sdk_exceptions
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+COMPUTE_BINARY = "nova-compute"
+
+
+class NovaError(Exception):
+    """A Nova call that failed for good (after its retries, if retryable)."""
+
+    def __init__(self, message: str, *, status_code: int | None = None):
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class NovaNotFound(NovaError):
+    pass
+
+
+@dataclass(frozen=True)
+class Server:
+    id: str
+    name: str
+    metadata: dict[str, str]
+    vm_state: str | None
+    task_state: str | None
+    power_state: int | None
+    host: str | None
+    locked: bool
+    locked_reason: str | None
+
+
+@dataclass(frozen=True)
+class ComputeService:
+    id: str
+    host: str
+    binary: str
+    disabled: bool
+    down: bool
+    forced_down: bool
+    disabled_reason: str | None
+    zone: str | None
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    id: str
+    name: str
+    zone: str | None
+    hosts: list[str] = field(default_factory=list)
+
+
+def _server(resource: Any) -> Server:
+    return Server(
+        id=resource.id, name=resource.name or "", metadata=dict(resource.metadata or {}),
+        vm_state=resource.vm_state, task_state=resource.task_state,
+        power_state=resource.power_state, host=resource.compute_host,
+        locked=bool(resource.is_locked), locked_reason=resource.locked_reason,
+    )
+
+
+def _service(resource: Any) -> ComputeService:
+    return ComputeService(
+        id=resource.id, host=resource.host, binary=resource.binary,
+        disabled=resource.status == "disabled", down=resource.state == "down",
+        forced_down=bool(resource.is_forced_down), disabled_reason=resource.disabled_reason,
+        zone=resource.availability_zone,
+    )
+
+
+def _aggregate(resource: Any) -> Aggregate:
+    return Aggregate(id=str(resource.id), name=resource.name, zone=resource.availability_zone,
+                     hosts=list(resource.hosts or []))
+
+
+def _is_retryable(exc: Exception) -> bool:
+    if isinstance(exc, ks_exceptions.ConnectionError):
+        return True
+    if isinstance(exc, sdk_exceptions.HttpException):
+        status = exc.status_code or 0
+        return status >= 500 or status == 409
+    return False
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, sdk_exceptions.HttpException) and exc.status_code:
+        detail = exc.details or exc.message or ""
+        return f"HTTP {exc.status_code}: {detail}".strip().rstrip(":")
+    return f"{type(exc).__name__}: {exc}"
+
+
+class Nova:
+    """The Nova calls the engine makes, on an sdk `conn.compute` proxy."""
+
+    def __init__(self, compute: Any):
+        self.compute = compute
+
+    def _call(self, what: str, call: Callable[[], T]) -> T:
+        retries = settings.NOVA_API_RETRIES
+        for attempt in range(retries + 1):
+            try:
+                return call()
+            except sdk_exceptions.NotFoundException as exc:
+                raise NovaNotFound(f"{what}: not found in Nova", status_code=404) from exc
+            except (sdk_exceptions.SDKException, ks_exceptions.ClientException) as exc:
+                status = getattr(exc, "status_code", None)
+                if not _is_retryable(exc):
+                    raise NovaError(f"{what} failed: {_describe(exc)}",
+                                    status_code=status) from exc
+                if attempt == retries:
+                    raise NovaError(
+                        f"{what} failed after {retries + 1} tries: {_describe(exc)}",
+                        status_code=status,
+                    ) from exc
+                delay = settings.NOVA_API_RETRY_DELAY * 2**attempt
+                log.warning("%s failed (%s); retrying in %ss", what, _describe(exc), delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    # --- compute services ---------------------------------------------------
+    def compute_services(self, *, host: str | None = None,
+                         binary: str = COMPUTE_BINARY) -> list[ComputeService]:
+        query = {"binary": binary, **({"host": host} if host else {})}
+        services = self._call(f"Listing {binary} services",
+                              lambda: list(self.compute.services(**query)))
+        return [_service(service) for service in services]
+
+    def compute_service(self, *, host: str, binary: str = COMPUTE_BINARY) -> ComputeService:
+        found = [s for s in self.compute_services(host=host, binary=binary) if s.host == host]
+        if not found:
+            raise NovaNotFound(f"Nova has no {binary} service on host {host}", status_code=404)
+        return found[0]
+
+    def force_down_service(self, *, service: ComputeService) -> None:
+        self._call(f"Forcing down {service.binary} on {service.host}",
+                   lambda: self.compute.update_service_forced_down(service.id, forced=True))
+
+    def disable_service(self, *, service: ComputeService, reason: str) -> None:
+        self._call(f"Disabling {service.binary} on {service.host}",
+                   lambda: self.compute.disable_service(service.id, disabled_reason=reason))
+
+    def enable_service(self, *, service: ComputeService) -> None:
+        self._call(f"Enabling {service.binary} on {service.host}",
+                   lambda: self.compute.enable_service(service.id))
+
+    # --- servers --------------------------------------------------------------
+    def servers_on_host(self, *, host: str) -> list[Server]:
+        servers = self._call(
+            f"Listing instances on host {host}",
+            lambda: list(self.compute.servers(details=True, all_projects=True, host=host)),
+        )
+        # The filter is admin-only; never trust that Nova applied it.
+        return [_server(server) for server in servers if server.compute_host == host]
+
+    def get_server(self, *, server_id: str) -> Server:
+        return _server(self._call(f"Getting instance {server_id}",
+                                  lambda: self.compute.get_server(server_id)))
+
+    def lock_server(self, *, server_id: str, reason: str) -> None:
+        self._call(f"Locking instance {server_id}",
+                   lambda: self.compute.lock_server(server_id, locked_reason=reason))
+
+    def unlock_server(self, *, server_id: str) -> None:
+        self._call(f"Unlocking instance {server_id}",
+                   lambda: self.compute.unlock_server(server_id))
+
+    def reset_server_state(self, *, server_id: str, state: str) -> None:
+        self._call(f"Resetting instance {server_id} to {state}",
+                   lambda: self.compute.reset_server_state(server_id, state))
+
+    def evacuate_server(self, *, server_id: str, host: str | None) -> None:
+        self._call(f"Evacuating instance {server_id}" + (f" to {host}" if host else ""),
+                   lambda: self.compute.evacuate_server(server_id, host=host))
+
+    def stop_server(self, *, server_id: str) -> None:
+        self._call(f"Stopping instance {server_id}",
+                   lambda: self.compute.stop_server(server_id))
+
+    def start_server(self, *, server_id: str) -> None:
+        self._call(f"Starting instance {server_id}",
+                   lambda: self.compute.start_server(server_id))
+
+    # --- aggregates -----------------------------------------------------------
+    def aggregates(self) -> list[Aggregate]:
+        return [_aggregate(a) for a in self._call("Listing aggregates",
+                                                  lambda: list(self.compute.aggregates()))]
+
+    def add_host_to_aggregate(self, *, aggregate: Aggregate, host: str) -> None:
+        self._call(f"Adding host {host} to aggregate {aggregate.name}",
+                   lambda: self.compute.add_host_to_aggregate(aggregate.id, host))
+
+
+def open_compute() -> Any:
+    """An sdk compute proxy for the service account in settings."""
+    import openstack
+
+    common = {
+        "api_timeout": settings.NOVA_API_TIMEOUT,
+        "compute_api_version": settings.NOVA_COMPUTE_API_VERSION,
+        **({"region_name": settings.NOVA_REGION_NAME} if settings.NOVA_REGION_NAME else {}),
+    }
+    if settings.NOVA_CLOUD:
+        return openstack.connect(cloud=settings.NOVA_CLOUD, **common).compute
+    if not settings.NOVA_AUTH_URL:
+        raise NovaError("Nova is not configured: set NOVA_CLOUD (a clouds.yaml cloud) or "
+                        "NOVA_AUTH_URL and the NOVA_AUTH_* service account settings")
+    if settings.NOVA_AUTH_APPLICATION_CREDENTIAL_ID:
+        auth = {"auth_type": "v3applicationcredential",
+                "application_credential_id": settings.NOVA_AUTH_APPLICATION_CREDENTIAL_ID,
+                "application_credential_secret":
+                    settings.NOVA_AUTH_APPLICATION_CREDENTIAL_SECRET}
+    else:
+        auth = {"auth_type": "password", "username": settings.NOVA_AUTH_USERNAME,
+                "password": settings.NOVA_AUTH_PASSWORD,
+                "project_name": settings.NOVA_AUTH_PROJECT_NAME,
+                "user_domain_name": settings.NOVA_AUTH_USER_DOMAIN_NAME,
+                "project_domain_name": settings.NOVA_AUTH_PROJECT_DOMAIN_NAME}
+    auth_type = auth.pop("auth_type")
+    return openstack.connect(
+        load_yaml_config=False, load_envvars=False, auth_type=auth_type,
+        auth={"auth_url": settings.NOVA_AUTH_URL, **auth},
+        interface=settings.NOVA_INTERFACE, **common,
+    ).compute
+
+
+_client: Nova | None = None
+_client_lock = threading.Lock()
+
+
+def get_nova() -> Nova:
+    """The process's Nova client; its session is shared by the evacuation threads."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            try:
+                _client = Nova(open_compute())
+            except sdk_exceptions.SDKException as exc:
+                raise NovaError(f"Cannot connect to Nova: {exc}") from exc
+        return _client
+
+
+def forget_nova() -> None:
+    """Drop the cached client (tests, or after the settings changed)."""
+    global _client
+    with _client_lock:
+        _client = None

@@ -1,0 +1,209 @@
+"""One worker's turn at a notification: the lease it holds on the row, the
+workflow's steps, and the progress rows the API shows as
+`recovery_workflow_details`.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from notifications.models import Notification, NotificationStatus, RecoveryStep, RecoveryStepEvent
+from recovery.nova import Nova
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class StepState:
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+
+
+class LeaseLost(Exception):
+    """Another worker took the notification over: stop without touching it."""
+
+
+class RecoveryEnded(Exception):
+    """The workflow ends early with this status (nothing to do, or ignored)."""
+
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class RecoveryFailed(Exception):
+    """A step could not do its job; the notification ends in error."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    message: str
+
+
+def lease_deadline() -> datetime:
+    return timezone.now() + timedelta(seconds=settings.NOTIFICATION_LEASE_SECONDS)
+
+
+class Lease:
+    """A worker's hold on a running notification.
+
+    The row's `lease_expires_at` doubles as the owner's token: every renewal
+    and the final write match the value this worker last wrote, so a worker
+    that was taken over finds out instead of overwriting the new owner.
+    """
+
+    def __init__(self, *, notification_id: int, expires_at: datetime):
+        self.notification_id = notification_id
+        self.expires_at = expires_at
+        self.lost = False
+        self._lock = threading.Lock()
+
+    def _update_if_owned(self, **changes) -> bool:
+        owned = Notification.objects.filter(
+            pk=self.notification_id, status=NotificationStatus.RUNNING,
+            lease_expires_at=self.expires_at,
+        ).update(**changes, updated_at=timezone.now())
+        if not owned:
+            self.lost = True
+        return bool(owned)
+
+    def renew(self) -> bool:
+        with self._lock:
+            if self.lost:
+                return False
+            expires_at = lease_deadline()
+            if self._update_if_owned(lease_expires_at=expires_at):
+                self.expires_at = expires_at
+            return not self.lost
+
+    def release(self, **changes) -> bool:
+        """Write the notification's end state, if this worker still owns it."""
+        with self._lock:
+            if self.lost:
+                return False
+            return self._update_if_owned(lease_expires_at=None, **changes)
+
+    def check(self) -> None:
+        if self.lost:
+            raise LeaseLost(f"notification {self.notification_id} was taken over")
+
+
+class Heartbeat:
+    """Renews the lease in the background while a workflow runs."""
+
+    def __init__(self, lease: Lease):
+        self.lease = lease
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True,
+                                        name=f"lease-{lease.notification_id}")
+
+    def _beat(self) -> None:
+        interval = settings.NOTIFICATION_LEASE_SECONDS / 3
+        try:
+            while not self._stop.wait(interval):
+                try:
+                    if not self.lease.renew():
+                        return
+                except Exception:  # a database hiccup: the next beat tries again
+                    log.exception("Could not renew the lease of notification %s",
+                                  self.lease.notification_id)
+        finally:
+            connection.close()
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class StepProgress:
+    """Progress messages of one step; safe to use from several threads."""
+
+    def __init__(self, step: RecoveryStep):
+        self.step = step
+        self._lock = threading.Lock()
+
+    def note(self, message: str, progress: float | None = None) -> None:
+        log.info("notification %s %s: %s", self.step.notification_id, self.step.name, message)
+        with self._lock:
+            if progress is not None:
+                self.step.progress = max(self.step.progress, progress)
+            RecoveryStepEvent.objects.create(step=self.step, message=message,
+                                             progress=self.step.progress)
+            RecoveryStep.objects.filter(pk=self.step.pk).update(
+                progress=self.step.progress, updated_at=timezone.now())
+
+    def set_state(self, state: str, *, progress: float | None = None) -> None:
+        with self._lock:
+            self.step.state = state
+            if progress is not None:
+                self.step.progress = progress
+            RecoveryStep.objects.filter(pk=self.step.pk).update(
+                state=state, progress=self.step.progress, updated_at=timezone.now())
+
+
+class Run:
+    """A workflow's context: the notification, the lease, Nova and the steps."""
+
+    def __init__(self, *, notification: Notification, lease: Lease, nova: Nova):
+        self.notification = notification
+        self.lease = lease
+        self.nova = nova
+        self._steps: dict[str, RecoveryStep] = {}
+
+    def plan(self, names: list[str]) -> None:
+        """Create the workflow's steps (kept from an earlier attempt if any)."""
+        existing = {step.name: step for step in self.notification.recovery_steps.all()}
+        for position, name in enumerate(names):
+            if name not in existing:
+                existing[name] = RecoveryStep.objects.create(
+                    notification=self.notification, name=name, position=position)
+        self._steps = existing
+
+    def step(self, name: str, action: Callable[..., None], /, **kwargs) -> None:
+        """Run one step unless an earlier attempt already finished it."""
+        step = self._steps[name]
+        if step.state == StepState.SUCCESS:
+            return
+        self.lease.check()
+        progress = StepProgress(step)
+        progress.set_state(StepState.RUNNING, progress=0.0)
+        try:
+            action(run=self, progress=progress, **kwargs)
+        except RecoveryEnded:
+            progress.set_state(StepState.SUCCESS, progress=1.0)
+            raise
+        except LeaseLost:
+            raise
+        except Exception as exc:
+            progress.note(str(exc))
+            progress.set_state(StepState.FAILURE)
+            raise
+        progress.set_state(StepState.SUCCESS, progress=1.0)
+
+    def wait_for(self, condition: Callable[[], T | None], *, timeout: float, what: str) -> T:
+        """Poll `condition` every VERIFY_INTERVAL until it returns a value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = condition()
+            if result is not None:
+                return result
+            if time.monotonic() >= deadline:
+                raise RecoveryFailed(f"Timed out after {timeout}s waiting for {what}")
+            self.lease.check()
+            time.sleep(settings.VERIFY_INTERVAL)

@@ -1,0 +1,383 @@
+"""Host failure workflow against the fake Nova: every recovery method and branch."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from hosts.models import Host
+from notifications.models import Notification, RecoveryStep
+from recovery import services
+from recovery.tests.factories import HostFactory, NotificationFactory, SegmentFactory
+from recovery.tests.fake_nova import WorkerKilled
+from recovery.workflows.host_failure import STEPS
+
+# Evacuations run in threads with their own connections: data must be committed.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def cloud(fake_nova):
+    """Three computes; the notification is about `failed`."""
+    segment = SegmentFactory()
+    failed = HostFactory(name="failed", segment=segment)
+    for name in ("failed", "spare-1", "spare-2"):
+        fake_nova.add_service(name)
+    return fake_nova, segment, failed
+
+
+def run(notification: Notification) -> Notification:
+    services.process_notification(notification_id=notification.pk)
+    notification.refresh_from_db()
+    return notification
+
+
+def vmove_states(notification: Notification) -> dict[str, str]:
+    return {str(v.instance_uuid): v.status for v in notification.vmoves.all()}
+
+
+def test_auto_evacuates_ha_enabled_instances_and_finishes(cloud):
+    nova, segment, failed = cloud
+    ha = [nova.add_server("failed") for _ in range(3)]
+    other = nova.add_server("failed", ha=False)
+    elsewhere = nova.add_server("spare-1")
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished", notification.message
+    assert notification.message == "Recovered host failed: 3 instance(s) evacuated."
+    assert notification.lease_expires_at is None and notification.attempts == 1
+    assert vmove_states(notification) == dict.fromkeys(ha, "succeeded")
+    for vmove in notification.vmoves.all():
+        assert vmove.source_host == "failed" and vmove.dest_host in ("spare-1", "spare-2")
+        assert vmove.start_time <= vmove.end_time and vmove.type == "evacuation"
+    for server_id in ha:
+        server = nova.servers_by_id[server_id]
+        assert server.compute_host != "failed" and server.vm_state == "active"
+        assert not server.is_locked
+    assert nova.servers_by_id[other].compute_host == "failed"
+    assert nova.count("evacuate_server", elsewhere) == 0
+    service = nova.service("failed")
+    assert service.is_forced_down and service.status == "disabled"
+    assert service.disabled_reason == "Masakari detected host failed."
+    # Force-down comes before disable: Nova then accepts evacuations at once.
+    order = [m for m, _ in nova.calls if m in ("update_service_forced_down", "disable_service")]
+    assert order == ["update_service_forced_down", "disable_service"]
+    failed.refresh_from_db()
+    assert failed.on_maintenance
+    steps = list(notification.recovery_steps.all())
+    assert [s.name for s in steps] == STEPS
+    assert all(s.state == "SUCCESS" and s.progress == 1.0 for s in steps)
+    assert all(s.events.exists() for s in steps)
+
+
+def test_evacuate_all_instances_puts_ha_enabled_first(cloud, settings):
+    settings.EVACUATE_ALL_INSTANCES = True
+    settings.HOST_FAILURE_RECOVERY_THREADS = 1
+    nova, _, failed = cloud
+    plain = nova.add_server("failed", ha=None)
+    ha = nova.add_server("failed")
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished"
+    evacuated = [s for m, s in nova.calls if m == "evacuate_server"]
+    assert evacuated == [ha, plain]
+
+
+def test_instances_in_error_are_skipped_when_configured(cloud, settings):
+    settings.IGNORE_INSTANCES_IN_ERROR_STATE = True
+    nova, _, failed = cloud
+    broken = nova.add_server("failed", vm_state="error")
+    fine = nova.add_server("failed")
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished"
+    assert vmove_states(notification) == {broken: "ignored", fine: "succeeded"}
+    assert nova.count("evacuate_server", broken) == 0
+
+
+def test_states_are_kept_across_evacuation(cloud):
+    nova, _, failed = cloud
+    stopped = nova.add_server("failed", vm_state="stopped", power_state=4)
+    errored = nova.add_server("failed", vm_state="error")
+    busy = nova.add_server("failed", task_state="rebooting")
+    resized = nova.add_server("failed", vm_state="resized", power_state=1)
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished", notification.message
+    servers = nova.servers_by_id
+    assert servers[stopped].vm_state == "stopped"
+    assert nova.count("start_server") == 0 and nova.count("reset_server_state", stopped) == 0
+    # An instance in error is rebuilt by Nova; it is stopped and set back to error.
+    assert servers[errored].vm_state == "error" and nova.count("stop_server", errored) == 1
+    # A task in flight or an odd state would make Nova refuse: reset first.
+    assert nova.count("reset_server_state", busy) == 1 and servers[busy].vm_state == "active"
+    assert nova.count("reset_server_state", resized) == 1
+    assert servers[resized].vm_state == "active"
+    assert all(s.compute_host != "failed" for s in servers.values())
+
+
+def test_an_instance_locked_by_its_owner_stays_locked(cloud):
+    nova, _, failed = cloud
+    owned = nova.add_server("failed", locked=True, locked_reason="mine")
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished"
+    assert nova.count("lock_server") == 0 and nova.count("unlock_server") == 0
+    assert nova.servers_by_id[owned].is_locked
+
+
+def test_no_instance_to_evacuate_finishes(cloud):
+    nova, _, failed = cloud
+    nova.add_server("failed", ha=False)
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished"
+    assert "no instances needs to be evacuated" in notification.message
+    assert not notification.vmoves.exists()
+
+
+@pytest.mark.parametrize(("payload", "status", "words"), [
+    ({"event": "STOPPED", "cluster_status": "OFFLINE"}, "ignored", "no host_status"),
+    ({"event": "STOPPED", "host_status": "UNKNOWN"}, "ignored", "host_status is UNKNOWN"),
+    ({"event": "STARTED", "host_status": "NORMAL"}, "finished", "nothing to recover"),
+])
+def test_notifications_that_must_not_evacuate(cloud, payload, status, words):
+    nova, _, failed = cloud
+    nova.add_server("failed")
+
+    notification = run(NotificationFactory(host=failed, payload=payload))
+
+    assert notification.status == status and words in notification.message
+    assert nova.count("evacuate_server") == 0
+    assert nova.count("update_service_forced_down") == 0
+
+
+# --- recovery methods ----------------------------------------------------------
+
+def test_reserved_host_is_enabled_added_to_aggregates_and_used(cloud, settings):
+    settings.ADD_RESERVED_HOST_TO_AGGREGATE = True
+    nova, segment, failed = cloud
+    segment.recovery_method = "reserved_host"
+    segment.save()
+    nova.add_service("reserve", disabled=True)
+    reserve = HostFactory(name="reserve", segment=segment, reserved=True)
+    nova.add_aggregate("rack-1", ["failed", "spare-1"])
+    nova.add_aggregate("rack-2", ["spare-2"])
+    servers = [nova.add_server("failed") for _ in range(2)]
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished", notification.message
+    assert {nova.servers_by_id[s].compute_host for s in servers} == {"reserve"}
+    assert nova.service("reserve").status == "enabled"
+    assert nova.aggregate_list[0].hosts == ["failed", "spare-1", "reserve"]
+    assert nova.aggregate_list[1].hosts == ["spare-2"]
+    reserve.refresh_from_db()
+    assert not reserve.reserved
+    assert {v.dest_host for v in notification.vmoves.all()} == {"reserve"}
+
+
+def test_reserved_host_without_one_ends_in_error(cloud):
+    nova, segment, failed = cloud
+    segment.recovery_method = "reserved_host"
+    segment.save()
+    HostFactory(name="busy", segment=segment, reserved=True, on_maintenance=True)
+    nova.add_server("failed")
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "error"
+    assert "No reserved host is available in segment" in notification.message
+    assert notification.next_attempt_at > timezone.now()
+    assert nova.count("evacuate_server") == 0
+
+
+def test_auto_priority_falls_back_to_a_reserved_host(cloud):
+    nova, segment, failed = cloud
+    segment.recovery_method = "auto_priority"
+    segment.save()
+    nova.add_service("reserve")
+    HostFactory(name="reserve", segment=segment, reserved=True)
+    server = nova.add_server("failed")
+    nova.fail("evacuate_server", 400, host=None)  # the scheduler finds no host
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished", notification.message
+    assert nova.servers_by_id[server].compute_host == "reserve"
+
+
+def test_rh_priority_without_reserved_host_uses_the_scheduler(cloud):
+    nova, segment, failed = cloud
+    segment.recovery_method = "rh_priority"
+    segment.save()
+    server = nova.add_server("failed")
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished", notification.message
+    assert nova.servers_by_id[server].compute_host in ("spare-1", "spare-2")
+
+
+def test_rh_priority_tries_the_next_reserved_host_then_the_scheduler(cloud):
+    nova, segment, failed = cloud
+    segment.recovery_method = "rh_priority"
+    segment.save()
+    for name in ("reserve-a", "reserve-b"):
+        nova.add_service(name)
+        HostFactory(name=name, segment=segment, reserved=True)
+    first, second = nova.add_server("failed"), nova.add_server("failed")
+    nova.fail("evacuate_server", 400, server_id=first, host="reserve-a", times=9)
+    nova.fail("evacuate_server", 400, server_id=second, host="reserve-a", times=9)
+    nova.fail("evacuate_server", 400, server_id=second, host="reserve-b", times=9)
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished", notification.message
+    assert nova.servers_by_id[first].compute_host == "reserve-b"
+    assert nova.servers_by_id[second].compute_host in ("spare-1", "spare-2")
+    assert not Host.objects.filter(reserved=True).exists()
+
+
+# --- faults at each step -------------------------------------------------------
+
+CALLS_BY_STEP = [
+    "services", "update_service_forced_down", "disable_service",  # disable step
+    "servers",  # prepare step
+    "get_server", "lock_server", "evacuate_server",  # evacuate step
+]
+
+
+@pytest.mark.parametrize("method", CALLS_BY_STEP)
+@pytest.mark.parametrize("error", [500, 409, "timeout"])
+def test_a_transient_fault_is_retried(cloud, method, error):
+    nova, _, failed = cloud
+    server = nova.add_server("failed")
+    nova.fail(method, error, times=2)  # NOVA_API_RETRIES=2: the third try works
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished", notification.message
+    assert nova.count("evacuate_server", server) >= 1
+    assert nova.servers_by_id[server].compute_host != "failed"
+
+
+@pytest.mark.parametrize("method", CALLS_BY_STEP)
+@pytest.mark.parametrize("error", [500, 409, "timeout"])
+def test_a_lasting_fault_ends_in_error_with_a_clear_message(cloud, method, error):
+    nova, _, failed = cloud
+    server = nova.add_server("failed")
+    nova.fail(method, error, times=99)
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "error"
+    assert "after 3 tries" in notification.message or "Failed to evacuate" in notification.message
+    assert "Attempt 1 of 3" in notification.message
+    assert not nova.servers_by_id[server].is_locked  # locks are always released
+    failed_steps = RecoveryStep.objects.filter(notification=notification, state="FAILURE")
+    assert failed_steps.count() == 1
+
+
+def test_unlock_failure_does_not_fail_the_recovery(cloud):
+    nova, _, failed = cloud
+    nova.add_server("failed")
+    nova.fail("unlock_server", 500, times=99)
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished"
+
+
+def test_an_evacuation_that_never_completes_times_out(cloud, settings):
+    settings.WAIT_PERIOD_AFTER_EVACUATION = 0.1
+    nova, _, failed = cloud
+    for name in ("spare-1", "spare-2"):
+        nova.service(name).state = "down"  # the scheduler has nowhere to go
+    server = nova.add_server("failed")
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "error"
+    vmove = notification.vmoves.get()
+    assert vmove.status == "failed" and "Timed out after 0.1s" in vmove.message
+    assert not nova.servers_by_id[server].is_locked
+
+
+def test_a_retry_redoes_only_what_failed(cloud, settings):
+    nova, _, failed = cloud
+    servers = [nova.add_server("failed") for _ in range(4)]
+    nova.fail("evacuate_server", 500, server_id=servers[2], times=3)
+
+    notification = run(NotificationFactory(host=failed))
+    assert notification.status == "error"
+    assert vmove_states(notification)[servers[2]] == "failed"
+
+    Notification.objects.filter(pk=notification.pk).update(next_attempt_at=timezone.now())
+    notification = run(notification)
+
+    assert notification.status == "finished", notification.message
+    assert notification.attempts == 2
+    evacuations = nova.calls_per_server("evacuate_server")
+    assert [evacuations[s] for s in servers] == [1, 1, 4, 1]
+    assert nova.count("update_service_forced_down") == 1 and nova.count("servers") == 1
+
+
+def test_the_budget_spent_ends_failed(cloud, settings):
+    settings.NOTIFICATION_MAX_ATTEMPTS = 2
+    nova, _, failed = cloud
+    nova.add_server("failed")
+    nova.fail("evacuate_server", 500, times=999)
+
+    notification = run(NotificationFactory(host=failed))
+    assert notification.status == "error"
+    Notification.objects.filter(pk=notification.pk).update(next_attempt_at=timezone.now())
+    notification = run(notification)
+
+    assert notification.status == "failed"
+    assert "Gave up after 2 attempt(s)." in notification.message
+    assert notification.next_attempt_at is None
+
+
+def test_resumed_recovery_never_evacuates_a_succeeded_instance_again(cloud, enqueued, settings):
+    """The worker dies mid-evacuation; another one takes the notification over."""
+    settings.HOST_FAILURE_RECOVERY_THREADS = 2
+    nova, _, failed = cloud
+    servers = [nova.add_server("failed") for _ in range(8)]
+    # Nova accepted this evacuation, then the worker died before confirming it.
+    nova.fail("evacuate_server", "kill", server_id=servers[4], after=True)
+    notification = NotificationFactory(host=failed)
+
+    with pytest.raises(WorkerKilled):
+        services.process_notification(notification_id=notification.pk)
+
+    notification.refresh_from_db()
+    assert notification.status == "running" and notification.lease_expires_at is not None
+    states = vmove_states(notification)
+    assert "succeeded" in states.values() and set(states.values()) - {"succeeded"}
+    evacuate_step = notification.recovery_steps.get(name="EvacuateInstancesTask")
+    assert evacuate_step.state == "RUNNING"
+    # A live lease is not taken over.
+    assert services.take_over_expired_notifications() == {"resumed": 0, "failed": 0}
+    assert services.process_notification(notification_id=notification.pk) is None
+
+    nova.dead = False  # a new worker
+    Notification.objects.filter(pk=notification.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert services.take_over_expired_notifications()["resumed"] == 1
+    assert enqueued == [notification.pk]
+    notification = run(notification)
+
+    assert notification.status == "finished", notification.message
+    assert notification.attempts == 2
+    assert vmove_states(notification) == dict.fromkeys(servers, "succeeded")
+    assert set(nova.calls_per_server("evacuate_server").values()) == {1}
+    assert not any(nova.servers_by_id[s].is_locked for s in servers)
+    # Finished steps were not redone.
+    assert nova.count("update_service_forced_down") == 1 and nova.count("servers") == 1

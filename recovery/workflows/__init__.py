@@ -1,0 +1,1 @@
+"""The recovery workflows, one module per notification type."""

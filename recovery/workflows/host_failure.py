@@ -1,0 +1,389 @@
+"""COMPUTE_HOST: a compute host is down; move its instances elsewhere.
+
+Steps (upstream's names, which clients and the dashboard show):
+DisableComputeServiceTask, PrepareHAEnabledInstancesTask, EvacuateInstancesTask.
+Each is safe to run twice: a resumed or retried recovery skips finished
+steps and never evacuates an instance whose vmove already succeeded.
+"""
+
+import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from hosts.models import Host
+from masakari_site.env import parse_bool
+from notifications.models import NotificationStatus, VMove, VMoveStatus, VMoveType
+from recovery.nova import Nova, NovaError, NovaNotFound, Server
+from recovery.runs import LeaseLost, RecoveryEnded, RecoveryFailed, Run, StepProgress
+from segments.models import RecoveryMethod
+
+log = logging.getLogger(__name__)
+
+DISABLE_COMPUTE_SERVICE = "DisableComputeServiceTask"
+PREPARE_INSTANCES = "PrepareHAEnabledInstancesTask"
+EVACUATE_INSTANCES = "EvacuateInstancesTask"
+STEPS = [DISABLE_COMPUTE_SERVICE, PREPARE_INSTANCES, EVACUATE_INSTANCES]
+
+# Nova evacuates only instances in these vm states, with no task running.
+EVACUABLE_STATES = ("active", "stopped", "error")
+POWER_STATE_SHUTDOWN = 4
+# Where an evacuation goes: None lets Nova's scheduler choose.
+SCHEDULER = None
+
+
+def recover_host_failure(run: Run) -> str:
+    """Run the host failure workflow; return the notification's final message."""
+    payload = run.notification.payload
+    event = str(payload.get("event", "")).upper()
+    host_status = payload.get("host_status")
+    if host_status is None:
+        raise RecoveryEnded(NotificationStatus.IGNORED,
+                            "Ignored: the notification has no host_status, so the monitor "
+                            "did not confirm the host is down; evacuating could corrupt disks.")
+    if str(host_status).upper() != "NORMAL":
+        raise RecoveryEnded(NotificationStatus.IGNORED,
+                            f"Ignored: host_status is {host_status}, so the monitor could not "
+                            "confirm the host is down; evacuating could corrupt disks.")
+    if event == "STARTED":
+        raise RecoveryEnded(NotificationStatus.FINISHED,
+                            f"Host {run.notification.hostname} started: nothing to recover.")
+    if event != "STOPPED":
+        raise RecoveryEnded(NotificationStatus.IGNORED, f"Ignored: unknown event {event!r}.")
+
+    host = failed_host(run)
+    run.plan(STEPS)
+    put_host_on_maintenance(host=host)
+    run.step(DISABLE_COMPUTE_SERVICE, disable_compute_service, host_name=host.name)
+    run.step(PREPARE_INSTANCES, prepare_instances, host_name=host.name)
+    run.step(EVACUATE_INSTANCES, evacuate_instances, host=host)
+    moved = VMove.objects.filter(notification=run.notification,
+                                 status=VMoveStatus.SUCCEEDED).count()
+    return f"Recovered host {host.name}: {moved} instance(s) evacuated."
+
+
+def failed_host(run: Run) -> Host:
+    host = Host.objects.select_related("segment") \
+        .filter(uuid=run.notification.source_host_uuid).first()
+    if host is None:
+        raise RecoveryFailed(f"Host {run.notification.hostname} "
+                             f"({run.notification.source_host_uuid}) no longer exists.")
+    return host
+
+
+def put_host_on_maintenance(*, host: Host) -> None:
+    """A failed host takes no new work, and is no longer a spare."""
+    if not host.on_maintenance or host.reserved:
+        host.on_maintenance = True
+        host.reserved = False
+        host.save(update_fields=["on_maintenance", "reserved"])
+
+
+def disable_compute_service(*, run: Run, progress: StepProgress, host_name: str) -> None:
+    """Force the service down, then disable it.
+
+    Forced down, Nova accepts evacuations at once, so there is no waiting
+    for it to notice the missed heartbeats (upstream sleeps 180 s instead).
+    """
+    service = run.nova.compute_service(host=host_name)
+    if not service.forced_down:
+        progress.note(f"Forcing down compute service on host: '{host_name}'", 0.2)
+        run.nova.force_down_service(service=service)
+    if not service.disabled:
+        progress.note(f"Disabling compute service on host: '{host_name}'", 0.5)
+        run.nova.disable_service(service=service, reason=settings.SERVICE_DISABLE_REASON)
+    progress.note(f"Disabled compute service on host: '{host_name}'", 1.0)
+
+
+def is_ha_enabled(server: Server, *, key: str) -> bool:
+    try:
+        return parse_bool(server.metadata.get(key, False))
+    except ValueError:
+        return False
+
+
+def prepare_instances(*, run: Run, progress: StepProgress, host_name: str) -> None:
+    """Choose the instances to evacuate and write one pending vmove each."""
+    progress.note("Preparing instances for evacuation")
+    servers = run.nova.servers_on_host(host=host_name)
+    progress.note(f"Total instances running on failed host '{host_name}' is {len(servers)}", 0.3)
+    key = settings.HA_ENABLED_INSTANCE_METADATA_KEY
+    ha_enabled, others, in_error = [], [], []
+    for server in servers:
+        if settings.IGNORE_INSTANCES_IN_ERROR_STATE and server.vm_state == "error":
+            in_error.append(server)
+        elif is_ha_enabled(server, key=key):
+            ha_enabled.append(server)
+        else:
+            others.append(server)
+    progress.note(f"Total HA Enabled instances count: '{len(ha_enabled)}'", 0.6)
+    chosen = ha_enabled + (others if settings.EVACUATE_ALL_INSTANCES else [])
+    if settings.EVACUATE_ALL_INSTANCES:
+        progress.note(f"All instances (HA Enabled/Non-HA Enabled) should be considered for "
+                      f"evacuation. Total count is: '{len(chosen)}'", 0.8)
+    vmoves = [
+        VMove(notification=run.notification, instance_uuid=server.id,
+              instance_name=server.name, source_host=host_name,
+              type=VMoveType.EVACUATION, status=VMoveStatus.PENDING)
+        for server in chosen
+    ] + [
+        VMove(notification=run.notification, instance_uuid=server.id,
+              instance_name=server.name, source_host=host_name,
+              type=VMoveType.EVACUATION, status=VMoveStatus.IGNORED,
+              message="Not evacuated: the instance is in error state "
+                      "(IGNORE_INSTANCES_IN_ERROR_STATE).")
+        for server in in_error
+    ]
+    # A rerun after a crash finds its vmoves already written.
+    VMove.objects.bulk_create(vmoves, ignore_conflicts=True)
+    for server in in_error:
+        progress.note(f"Ignoring recovery of instance '{server.id}' as it is in 'error' state.")
+    if not chosen:
+        message = f"Skipped host '{host_name}' recovery as no instances needs to be evacuated"
+        progress.note(message, 1.0)
+        raise RecoveryEnded(NotificationStatus.FINISHED, message + ".")
+    progress.note("Instances to be evacuated are: '{}'".format(
+        ",".join(server.id for server in chosen)), 1.0)
+
+
+# --- evacuation -----------------------------------------------------------
+
+def _unfinished_vmoves(run: Run) -> list[VMove]:
+    return list(VMove.objects.filter(
+        notification=run.notification,
+        status__in=(VMoveStatus.PENDING, VMoveStatus.ONGOING, VMoveStatus.FAILED),
+    ).order_by("id"))
+
+
+def _destinations(method: str) -> list[str]:
+    """The order in which a recovery method tries the scheduler and reserved hosts."""
+    return {
+        RecoveryMethod.AUTO: ["scheduler"],
+        RecoveryMethod.RESERVED_HOST: ["reserved"],
+        RecoveryMethod.AUTO_PRIORITY: ["scheduler", "reserved"],
+        RecoveryMethod.RH_PRIORITY: ["reserved", "scheduler"],
+    }[method]
+
+
+def evacuate_instances(*, run: Run, progress: StepProgress, host: Host) -> None:
+    """Evacuate every unfinished vmove, per the segment's recovery method."""
+    method = host.segment.recovery_method
+    vmoves = _unfinished_vmoves(run)
+    progress.note(f"Start evacuation of instances from failed host '{host.name}', instance "
+                  f"uuids are: '{','.join(str(v.instance_uuid) for v in vmoves)}'")
+    tried_reserved = False
+    for destination in _destinations(method):
+        if not vmoves:
+            break
+        if destination == "scheduler":
+            evacuate_vmoves(run=run, progress=progress, vmoves=vmoves, target=SCHEDULER)
+        else:
+            for reserved in reserved_hosts(host=host):
+                tried_reserved = True
+                try:
+                    activate_reserved_host(run=run, progress=progress, reserved=reserved,
+                                           failed_host_name=host.name)
+                except NovaError as exc:
+                    progress.note(f"Could not use reserved host '{reserved.name}': {exc}")
+                    continue
+                evacuate_vmoves(run=run, progress=progress, vmoves=vmoves,
+                                target=reserved.name)
+                vmoves = _unfinished_vmoves(run)
+                if not vmoves:
+                    break
+        vmoves = _unfinished_vmoves(run)
+    if vmoves:
+        names = ",".join(str(v.instance_uuid) for v in vmoves)
+        if method == RecoveryMethod.RESERVED_HOST and not tried_reserved:
+            raise RecoveryFailed(f"No reserved host is available in segment "
+                                 f"'{host.segment.name}' to evacuate instances '{names}' "
+                                 f"from host '{host.name}'.")
+        raise RecoveryFailed(f"Failed to evacuate instances '{names}' from host "
+                             f"'{host.name}'.")
+    progress.note("Evacuation process completed!", 1.0)
+
+
+def reserved_hosts(*, host: Host) -> Iterator[Host]:
+    """The segment's spare hosts, read one at a time: each loses its flag when used."""
+    tried = {host.pk}
+    while True:
+        candidate = Host.objects.filter(segment_id=host.segment_id, reserved=True,
+                                        on_maintenance=False) \
+            .exclude(pk__in=tried).order_by("name").first()
+        if candidate is None:
+            return
+        tried.add(candidate.pk)
+        yield candidate
+
+
+def activate_reserved_host(*, run: Run, progress: StepProgress, reserved: Host,
+                           failed_host_name: str) -> None:
+    """Make a spare host able to take the failed host's instances."""
+    progress.note(f"Enabling reserved host: '{reserved.name}'", 0.1)
+    if settings.ADD_RESERVED_HOST_TO_AGGREGATE:
+        for aggregate in run.nova.aggregates():
+            if failed_host_name in aggregate.hosts and reserved.name not in aggregate.hosts:
+                progress.note(f"Add host {reserved.name} to aggregate {aggregate.name}", 0.2)
+                try:
+                    run.nova.add_host_to_aggregate(aggregate=aggregate, host=reserved.name)
+                except NovaError as exc:
+                    if exc.status_code != 409:
+                        raise
+                    progress.note(f"Host '{reserved.name}' already has been added to "
+                                  f"aggregate '{aggregate.name}'.")
+    service = run.nova.compute_service(host=reserved.name)
+    if service.disabled:
+        run.nova.enable_service(service=service)
+    Host.objects.filter(pk=reserved.pk, reserved=True).update(reserved=False,
+                                                             updated_at=timezone.now())
+
+
+def evacuate_vmoves(*, run: Run, progress: StepProgress, vmoves: list[VMove],
+                    target: str | None) -> None:
+    """Evacuate several instances at a time (HOST_FAILURE_RECOVERY_THREADS)."""
+    total = len(vmoves)
+
+    def evacuate_one(vmove: VMove) -> None:
+        try:
+            progress.note(f"Evacuation of instance started: '{vmove.instance_uuid}'")
+            evacuate_instance(run=run, vmove=vmove, target=target)
+            if vmove.status == VMoveStatus.SUCCEEDED:
+                progress.note(f"Evacuated instance '{vmove.instance_uuid}' to "
+                              f"'{vmove.dest_host}'", 0.1 + 0.8 * _done_share(run, total))
+            else:
+                progress.note(f"Instance '{vmove.instance_uuid}': {vmove.message}")
+        finally:
+            connection.close()  # each pool thread has its own connection
+
+    with ThreadPoolExecutor(max_workers=settings.HOST_FAILURE_RECOVERY_THREADS,
+                            thread_name_prefix="evacuate") as pool:
+        # list() re-raises what a thread raised beyond the vmove (lease lost,
+        # worker killed) once every thread has stopped.
+        list(pool.map(evacuate_one, vmoves))
+
+
+def _done_share(run: Run, total: int) -> float:
+    succeeded = VMove.objects.filter(notification=run.notification,
+                                     status=VMoveStatus.SUCCEEDED).count()
+    return min(1.0, succeeded / max(total, 1))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to evacuate one instance, decided from its state before the failure."""
+
+    reset_first: bool
+    final_state: str  # vm_state the instance must end in: active, stopped or error
+
+
+def plan_evacuation(server: Server) -> Plan:
+    vm_state, task_state = server.vm_state, server.task_state
+    if vm_state in EVACUABLE_STATES:
+        return Plan(reset_first=task_state is not None, final_state=vm_state)
+    # Nova refuses other states: reset to error first. A resized instance
+    # that was running is brought back running, anything else stopped.
+    if vm_state == "resized" and server.power_state != POWER_STATE_SHUTDOWN:
+        return Plan(reset_first=True, final_state="active")
+    return Plan(reset_first=True, final_state="stopped")
+
+
+def lock_reason(run: Run) -> str:
+    return f"Masakari recovery of notification {run.notification.notification_uuid}"
+
+
+def evacuate_instance(*, run: Run, vmove: VMove, target: str | None) -> None:
+    """Evacuate one instance and confirm it; the vmove records the result.
+
+    Safe to run again: an instance that already left the failed host (an
+    earlier attempt evacuated it and died before confirming) is only
+    confirmed, never evacuated twice.
+    """
+    _update_vmove(vmove, status=VMoveStatus.ONGOING, start_time=timezone.now(),
+                  end_time=None, dest_host=None, message=None)
+    nova, server_id, ours = run.nova, str(vmove.instance_uuid), lock_reason(run)
+    locked_by_us = False
+    try:
+        try:
+            server = nova.get_server(server_id=server_id)
+        except NovaNotFound:
+            _update_vmove(vmove, status=VMoveStatus.IGNORED,
+                          message="Not evacuated: the instance no longer exists.")
+            return
+        locked_by_us = server.locked and server.locked_reason == ours
+        if server.host == vmove.source_host:
+            plan = plan_evacuation(server)
+            if not server.locked:
+                nova.lock_server(server_id=server_id, reason=ours)
+                locked_by_us = True
+            if plan.reset_first:
+                nova.reset_server_state(server_id=server_id, state="error")
+            run.lease.check()
+            nova.evacuate_server(server_id=server_id, host=target)
+        else:
+            plan = None
+        server = run.wait_for(
+            lambda: _settled_elsewhere(nova, server_id, vmove.source_host, plan),
+            timeout=settings.WAIT_PERIOD_AFTER_EVACUATION,
+            what=f"instance {server_id} to be evacuated",
+        )
+        if plan is not None:
+            server = _bring_to_state(run, server, plan.final_state)
+        _update_vmove(vmove, status=VMoveStatus.SUCCEEDED, dest_host=server.host,
+                      message=None)
+    except (NovaError, RecoveryFailed) as exc:
+        log.warning("Evacuation of %s failed: %s", server_id, exc)
+        _update_vmove(vmove, status=VMoveStatus.FAILED, message=str(exc))
+    except LeaseLost:
+        raise
+    except Exception as exc:
+        log.exception("Evacuation of %s failed", server_id)
+        _update_vmove(vmove, status=VMoveStatus.FAILED, message=f"Unexpected error: {exc}")
+    finally:
+        _update_vmove(vmove, end_time=timezone.now())
+        if locked_by_us:
+            try:
+                nova.unlock_server(server_id=server_id)
+            except NovaError as exc:
+                log.warning("Could not unlock instance %s: %s", server_id, exc)
+
+
+def _settled_elsewhere(nova: Nova, server_id: str, source_host: str,
+                       plan: Plan | None) -> Server | None:
+    server = nova.get_server(server_id=server_id)
+    if server.host == source_host or server.task_state is not None:
+        return None
+    if server.vm_state == "error" and (plan is None or plan.final_state != "error"):
+        # Nova gave up on the rebuild: waiting longer will not help.
+        raise RecoveryFailed(f"Nova put instance {server_id} in error state while "
+                             "evacuating it")
+    return server if server.vm_state in EVACUABLE_STATES else None
+
+
+def _bring_to_state(run: Run, server: Server, final_state: str) -> Server:
+    """Leave an evacuated instance as it was before: stopped stays stopped."""
+    nova, server_id = run.nova, server.id
+    if final_state in ("stopped", "error") and server.vm_state == "active":
+        nova.stop_server(server_id=server_id)
+        server = run.wait_for(
+            lambda: _in_state(nova, server_id, "stopped"),
+            timeout=settings.WAIT_PERIOD_AFTER_POWER_OFF,
+            what=f"instance {server_id} to stop after evacuation",
+        )
+    if final_state == "error" and server.vm_state != "error":
+        nova.reset_server_state(server_id=server_id, state="error")
+    return server
+
+
+def _in_state(nova: Nova, server_id: str, vm_state: str) -> Server | None:
+    server = nova.get_server(server_id=server_id)
+    return server if server.vm_state == vm_state and server.task_state is None else None
+
+
+def _update_vmove(vmove: VMove, **changes) -> None:
+    for field, value in changes.items():
+        setattr(vmove, field, value)
+    vmove.save(update_fields=list(changes))
