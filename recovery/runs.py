@@ -166,13 +166,21 @@ class Run:
         self.nova = nova
         self._steps: dict[str, RecoveryStep] = {}
 
-    def plan(self, names: list[str]) -> None:
-        """Create the workflow's steps (kept from an earlier attempt if any)."""
+    def plan(self, names: list[str], *, redo_finished: bool = False) -> None:
+        """Create the workflow's steps, or take them over from an earlier attempt.
+
+        Finished steps are skipped on the next attempt, unless `redo_finished`:
+        for workflows whose steps check Nova's state themselves and must all
+        run again when the end result was not reached.
+        """
         existing = {step.name: step for step in self.notification.recovery_steps.all()}
         for position, name in enumerate(names):
             if name not in existing:
                 existing[name] = RecoveryStep.objects.create(
                     notification=self.notification, name=name, position=position)
+            elif redo_finished and existing[name].state != StepState.PENDING:
+                existing[name].state = StepState.PENDING
+                existing[name].save(update_fields=["state"])
         self._steps = existing
 
     def step(self, name: str, action: Callable[..., None], /, **kwargs) -> None:

@@ -38,7 +38,8 @@ def recover_instance_failure(run: Run) -> str:
             "an instance failure Masakari recovers from.",
         )
     instance_id = str(payload["instance_uuid"])
-    run.plan(STEPS)
+    # Each step checks the instance first: a retry restarts from the stop.
+    run.plan(STEPS, redo_finished=True)
     run.step(STOP_INSTANCE, stop_instance, instance_id=instance_id)
     run.step(START_INSTANCE, start_instance, instance_id=instance_id)
     run.step(CONFIRM_INSTANCE_ACTIVE, confirm_instance_active, instance_id=instance_id)

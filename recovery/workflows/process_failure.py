@@ -25,7 +25,7 @@ def recover_process_failure(run: Run) -> str:
     if event != "STOPPED":
         raise RecoveryEnded(NotificationStatus.IGNORED, f"Ignored: unknown event {event!r}.")
     host = failed_host(run)
-    run.plan(STEPS)
+    run.plan(STEPS, redo_finished=True)
     put_host_on_maintenance(host=host)
     run.step(DISABLE_COMPUTE_NODE, disable_compute_node,
              host_name=host.name, process_name=process_name)
