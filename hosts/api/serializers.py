@@ -3,6 +3,7 @@ from rest_framework import serializers
 from hosts.models import Host
 from masakari_site.api.serializers import (
     LenientBooleanField,
+    ResourceSerializer,
     StrictSerializer,
     envelope,
     name_field,
@@ -15,7 +16,7 @@ from segments.api.serializers import SegmentSerializer
 UPDATABLE = ("name", "type", "control_attributes", "reserved", "on_maintenance")
 
 
-class HostSerializer(serializers.ModelSerializer):
+class HostSerializer(ResourceSerializer):
     failover_segment_id = serializers.UUIDField(source="segment.uuid", read_only=True)
     failover_segment = SegmentSerializer(source="segment", read_only=True)
 

@@ -10,7 +10,7 @@ from hosts.api.serializers import (
     HostSerializer,
     HostUpdateBody,
 )
-from masakari_site.api.schema import LIST_PARAMETERS, bool_query, str_query
+from masakari_site.api.schema import bool_query, list_parameters, str_query
 from masakari_site.api.views import V1ViewSet
 from segments.selectors import get_segment
 
@@ -24,8 +24,8 @@ class HostViewSet(V1ViewSet):
     sort_fields = selectors.SORT_FIELDS
 
     @extend_schema(
-        parameters=[*LIST_PARAMETERS, str_query("failover_segment_id"), str_query("type"),
-                    bool_query("on_maintenance"), bool_query("reserved")],
+        parameters=[*list_parameters(selectors.SORT_FIELDS), str_query("failover_segment_id"),
+                    str_query("type"), bool_query("on_maintenance"), bool_query("reserved")],
         responses=HostListBody,
     )
     def list(self, request, segment_uuid, **kwargs):

@@ -1,5 +1,6 @@
 """The `instance-ha` microversion range and how a request picks one."""
 
+import re
 from dataclasses import dataclass
 
 SERVICE_NAME = "instance-ha"
@@ -10,6 +11,11 @@ MAX_VERSION = (1, 3)
 RECOVERY_WORKFLOW_DETAILS = (1, 1)
 SEGMENT_ENABLED = (1, 2)
 VMOVES = (1, 3)
+
+
+# One "<service> <version>" item of the header; the header is a comma-separated list.
+_ITEM = r"\s*[A-Za-z][A-Za-z0-9_-]*\s+[^\s,]+\s*"
+HEADER_PATTERN = rf"^$|^{_ITEM}(,{_ITEM})*$"
 
 
 class MicroversionError(ValueError):
@@ -41,12 +47,12 @@ def requested_version(header_value: str | None) -> ApiVersion:
     """
     if not header_value:
         return ApiVersion(*MIN_VERSION)
+    if not re.fullmatch(HEADER_PATTERN, header_value):
+        raise MicroversionError(f"Invalid {HEADER} header value: {header_value!r}")
     for item in header_value.split(","):
-        parts = item.strip().split()
-        if len(parts) == 2 and parts[0].lower() == SERVICE_NAME:
-            return _parse(parts[1])
-        if len(parts) != 2:
-            raise MicroversionError(f"Invalid {HEADER} header value: {header_value!r}")
+        service, version = item.split()
+        if service.lower() == SERVICE_NAME:
+            return _parse(version)
     return ApiVersion(*MIN_VERSION)
 
 

@@ -1,13 +1,32 @@
 """OpenAPI description helpers (drf-spectacular)."""
 
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
+
+from masakari_site.api.microversions import HEADER_PATTERN
 
 MICROVERSION = OpenApiParameter(
     "OpenStack-API-Version", OpenApiTypes.STR, OpenApiParameter.HEADER,
     description="`instance-ha X.Y` (1.0 to 1.3, or `latest`); absent means 1.0.",
 )
+
+
+class V1AutoSchema(AutoSchema):
+    """Collections are wrapped objects ({"segments": [...]}), never bare arrays,
+    and their paging is in the query parameters declared per view."""
+
+    def _is_list_view(self, serializer=None) -> bool:
+        return False
+
+
+TIMESTAMP_SCHEMA = {
+    "type": "string",
+    "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}$",
+    "description": "Naive UTC time, e.g. 2026-01-02T03:04:05.000000.",
+}
 
 
 def str_query(name: str, description: str = "") -> OpenApiParameter:
@@ -22,15 +41,22 @@ def bool_query(name: str) -> OpenApiParameter:
     )
 
 
-LIST_PARAMETERS = [
-    OpenApiParameter("limit", OpenApiTypes.INT, OpenApiParameter.QUERY,
+def list_parameters(sort_keys) -> list[OpenApiParameter]:
+    """limit, marker and sort parameters, with the view's own sort keys."""
+    return [
+        *_PAGING,
+        OpenApiParameter("sort_key", {"type": "string", "enum": sorted(sort_keys)},
+                         OpenApiParameter.QUERY, many=True, explode=True),
+        OpenApiParameter("sort_dir", {"type": "string", "enum": ["asc", "desc"]},
+                         OpenApiParameter.QUERY, many=True, explode=True),
+    ]
+
+
+_PAGING = [
+    OpenApiParameter("limit", {"type": "integer", "minimum": 0}, OpenApiParameter.QUERY,
                      description="Most rows to return (capped by the server's maximum)."),
-    OpenApiParameter("marker", OpenApiTypes.INT, OpenApiParameter.QUERY,
+    OpenApiParameter("marker", {"type": "integer", "minimum": 0}, OpenApiParameter.QUERY,
                      description="The integer `id` of the last row of the previous page."),
-    OpenApiParameter("sort_key", OpenApiTypes.STR, OpenApiParameter.QUERY, many=True,
-                     explode=True),
-    OpenApiParameter("sort_dir", OpenApiTypes.STR, OpenApiParameter.QUERY, many=True,
-                     explode=True, enum=["asc", "desc"]),
 ]
 
 
@@ -72,12 +98,19 @@ def add_faults_and_microversion(result, generator, request, public):
     result["components"]["schemas"]["Fault"] = FAULT_SCHEMA
     header = {
         "in": "header", "name": "OpenStack-API-Version", "required": False,
-        "schema": {"type": "string"},
+        # Other services' items are allowed and ignored; ours must be in range.
+        "schema": {"type": "string", "pattern": HEADER_PATTERN,
+                   "examples": ["instance-ha 1.3", "instance-ha latest"]},
         "description": MICROVERSION.description,
     }
+    if settings.MASAKARI_AUTH == "noauth":
+        # This server takes requests without a token; say so.
+        result["security"] = [{"KeystoneToken": []}, {}]
     for path in result["paths"].values():
         for operation in path.values():
             operation.setdefault("parameters", []).append(header)
+            if "security" in result:
+                operation["security"] = result["security"]
             operation["responses"]["default"] = {
                 "description": "An error, in the fault shape.",
                 "content": {"application/json": {

@@ -3,10 +3,26 @@
 import re
 import unicodedata
 
+from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from masakari_site.api.schema import TIMESTAMP_SCHEMA
 from masakari_site.env import parse_bool
+
+
+@extend_schema_field({**TIMESTAMP_SCHEMA, "nullable": True})
+class TimestampField(serializers.DateTimeField):
+    """Upstream's naive UTC timestamps (format from REST_FRAMEWORK's DATETIME_FORMAT)."""
+
+
+class ResourceSerializer(serializers.ModelSerializer):
+    """The representation of a stored resource, as show, list and create return it."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: TimestampField,
+    }
 
 
 class StrictSerializer(serializers.Serializer):

@@ -154,3 +154,10 @@ def test_openapi_schema_is_served_and_describes_the_v1_routes(client):
     assert not any("project_id" in path for path in schema["paths"])
     create = schema["paths"]["/v1/notifications"]["post"]
     assert "202" in create["responses"] and "default" in create["responses"]
+
+
+@pytest.mark.parametrize("header", ["instance-ha 1.1,compute", "x 1,y", "a b,c d,e",
+                                    "instance-ha\t1.1,"])
+def test_malformed_service_lists_are_406(api, header):
+    response = api.get("/v1/segments", headers={"OpenStack-API-Version": header})
+    assert fault(response)[:2] == ("notAcceptable", 406)

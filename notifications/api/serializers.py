@@ -2,7 +2,7 @@ import uuid
 
 from rest_framework import serializers
 
-from masakari_site.api.serializers import StrictSerializer, envelope
+from masakari_site.api.serializers import ResourceSerializer, StrictSerializer, envelope
 from notifications.models import (
     Notification,
     NotificationType,
@@ -14,13 +14,13 @@ from notifications.models import (
 EVENTS = ("STARTED", "STOPPED")
 
 
-class RecoveryStepEventSerializer(serializers.ModelSerializer):
+class RecoveryStepEventSerializer(ResourceSerializer):
     class Meta:
         model = RecoveryStepEvent
         fields = ["timestamp", "message", "progress"]
 
 
-class RecoveryStepSerializer(serializers.ModelSerializer):
+class RecoveryStepSerializer(ResourceSerializer):
     progress_details = RecoveryStepEventSerializer(source="events", many=True, read_only=True)
 
     class Meta:
@@ -28,7 +28,7 @@ class RecoveryStepSerializer(serializers.ModelSerializer):
         fields = ["name", "state", "progress", "progress_details"]
 
 
-class NotificationSerializer(serializers.ModelSerializer):
+class NotificationSerializer(ResourceSerializer):
     class Meta:
         model = Notification
         fields = ["id", "notification_uuid", "type", "hostname", "generated_time", "payload",
@@ -39,14 +39,16 @@ class NotificationSerializer(serializers.ModelSerializer):
 class NotificationDetailSerializer(NotificationSerializer):
     """Microversion 1.1 and later: with the recovery workflow's progress."""
 
+    # Output only, but not marked read-only so that the schema does not make
+    # it required: below 1.1 the field is absent.
     recovery_workflow_details = RecoveryStepSerializer(source="recovery_steps", many=True,
-                                                       read_only=True)
+                                                       required=False)
 
     class Meta(NotificationSerializer.Meta):
         fields = [*NotificationSerializer.Meta.fields, "recovery_workflow_details"]
 
 
-class VMoveSerializer(serializers.ModelSerializer):
+class VMoveSerializer(ResourceSerializer):
     notification_uuid = serializers.UUIDField(source="notification.notification_uuid",
                                               read_only=True)
 

@@ -3,7 +3,7 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from masakari_site.api.microversions import RECOVERY_WORKFLOW_DETAILS, VMOVES
-from masakari_site.api.schema import LIST_PARAMETERS, str_query
+from masakari_site.api.schema import list_parameters, str_query
 from masakari_site.api.views import V1ViewSet
 from masakari_site.exceptions import NotFound
 from notifications import selectors, services
@@ -38,7 +38,8 @@ class NotificationViewSet(V1ViewSet):
         return serializer(notification_or_list, **kwargs).data
 
     @extend_schema(
-        parameters=[*LIST_PARAMETERS, str_query("source_host_uuid"), str_query("type"),
+        parameters=[*list_parameters(selectors.NOTIFICATION_SORT_FIELDS),
+                    str_query("source_host_uuid"), str_query("type"),
                     str_query("status"),
                     str_query("generated-since", "ISO-8601 time; notifications generated "
                                                  "at or after it.")],
@@ -78,7 +79,8 @@ class VMoveViewSet(V1ViewSet):
         if not self.api_version.at_least(VMOVES):
             raise NotFound("VM moves need microversion 1.3 or later.")
 
-    @extend_schema(parameters=[*LIST_PARAMETERS, str_query("type"), str_query("status")],
+    @extend_schema(parameters=[*list_parameters(selectors.VMOVE_SORT_FIELDS),
+                               str_query("type"), str_query("status")],
                    responses=VMoveListBody)
     def list(self, request, notification_uuid, **kwargs):
         vmoves = selectors.vmove_list(notification_uuid=notification_uuid,

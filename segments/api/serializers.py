@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from masakari_site.api.serializers import (
     LenientBooleanField,
+    ResourceSerializer,
     StrictSerializer,
     description_field,
     envelope,
@@ -13,7 +14,7 @@ from segments.models import RecoveryMethod, Segment
 UPDATABLE = ("name", "description", "recovery_method", "service_type", "enabled")
 
 
-class SegmentSerializer(serializers.ModelSerializer):
+class SegmentSerializer(ResourceSerializer):
     class Meta:
         model = Segment
         fields = ["id", "uuid", "name", "description", "service_type", "recovery_method",

@@ -1,9 +1,9 @@
-from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
 from masakari_site.api.microversions import SEGMENT_ENABLED
-from masakari_site.api.schema import LIST_PARAMETERS, bool_query, str_query
+from masakari_site.api.schema import bool_query, list_parameters, str_query
 from masakari_site.api.views import V1ViewSet
 from segments import selectors, services
 from segments.api.serializers import (
@@ -18,9 +18,7 @@ from segments.api.serializers import (
 
 RULE = "os_masakari_api:segments:%s"
 
-
-def _either(name, v10, v12):
-    return PolymorphicProxySerializer(name, serializers=[v10, v12], resource_type_field_name=None)
+# The schema shows the newest bodies; `enabled` needs microversion 1.2.
 
 
 class SegmentViewSet(V1ViewSet):
@@ -30,8 +28,8 @@ class SegmentViewSet(V1ViewSet):
     sort_fields = selectors.SORT_FIELDS
 
     @extend_schema(
-        parameters=[*LIST_PARAMETERS, str_query("recovery_method"), str_query("service_type"),
-                    bool_query("enabled")],
+        parameters=[*list_parameters(selectors.SORT_FIELDS), str_query("recovery_method"),
+                    str_query("service_type"), bool_query("enabled")],
         responses=SegmentListBody,
     )
     def list(self, request, **kwargs):
@@ -43,8 +41,7 @@ class SegmentViewSet(V1ViewSet):
         segment = selectors.get_segment(uuid=uuid)
         return Response({"segment": SegmentSerializer(segment).data})
 
-    @extend_schema(request=_either("SegmentCreate", SegmentCreateBody, SegmentCreateBodyV12),
-                   responses={201: SegmentBody})
+    @extend_schema(request=SegmentCreateBodyV12, responses={201: SegmentBody})
     def create(self, request, **kwargs):
         body = SegmentCreateBodyV12 if self.api_version.at_least(SEGMENT_ENABLED) \
             else SegmentCreateBody
@@ -52,8 +49,7 @@ class SegmentViewSet(V1ViewSet):
         return Response({"segment": SegmentSerializer(segment).data},
                         status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=_either("SegmentUpdate", SegmentUpdateBody, SegmentUpdateBodyV12),
-                   responses=SegmentBody)
+    @extend_schema(request=SegmentUpdateBodyV12, responses=SegmentBody)
     def update(self, request, uuid, **kwargs):
         body = SegmentUpdateBodyV12 if self.api_version.at_least(SEGMENT_ENABLED) \
             else SegmentUpdateBody
