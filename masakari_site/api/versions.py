@@ -24,12 +24,12 @@ def _wants_html(request) -> bool:
 
 
 def root(request):
-    """The versions document; a browser is sent on to the dashboard instead."""
+    """The versions document; a browser is sent on to the admin instead."""
     if request.method != "GET":
         return JsonResponse({"badMethod": {"code": 405, "message": "Method not allowed."}},
                             status=405)
     if _wants_html(request):
-        return HttpResponseRedirect("/dashboard/")
+        return HttpResponseRedirect("/admin/")
     return JsonResponse({"versions": [_v1(request)]})
 
 

@@ -30,9 +30,9 @@ def test_links_honour_forwarded_headers(client, settings):
     assert response.json()["version"]["links"][0]["href"] == "https://ha.example.org/v1/"
 
 
-def test_a_browser_at_the_root_goes_to_the_dashboard(client):
+def test_a_browser_at_the_root_goes_to_the_admin(client):
     response = client.get("/", headers={"Accept": "text/html"})
-    assert response.status_code == 302 and response["Location"] == "/dashboard/"
+    assert response.status_code == 302 and response["Location"] == "/admin/"
 
 
 @pytest.mark.parametrize("header, expected", [
