@@ -1,6 +1,6 @@
 """Notifications are written by monitors and the engine: read-only here, as in the API."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from notifications.models import Notification, RecoveryStep, RecoveryStepEvent, VMove
 
@@ -47,6 +47,22 @@ class NotificationAdmin(ReadOnlyAdmin):
     search_fields = ["hostname"]
     date_hierarchy = "created_at"
     inlines = [RecoveryStepInline, VMoveInline]
+    readonly_fields = ["attempts", "next_attempt_at", "lease_expires_at"]
+    actions = ["retry_recovery"]
+
+    @admin.action(description="Retry recovery of the selected error/failed notifications")
+    def retry_recovery(self, request, queryset):
+        from recovery.services import retry_notification
+
+        retried = sum(retry_notification(notification=n) for n in queryset)
+        skipped = len(queryset) - retried
+        self.message_user(
+            request,
+            f"{retried} notification(s) queued for another recovery attempt"
+            + (f"; {skipped} skipped (only error or failed ones are retried)." if skipped
+               else "."),
+            messages.SUCCESS if retried else messages.WARNING,
+        )
 
 
 @admin.register(VMove)

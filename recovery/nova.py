@@ -165,7 +165,8 @@ class Nova:
     def servers_on_host(self, *, host: str) -> list[Server]:
         servers = self._call(
             f"Listing instances on host {host}",
-            lambda: list(self.compute.servers(details=True, all_projects=True, host=host)),
+            lambda: list(self.compute.servers(details=True, all_projects=True,
+                                              compute_host=host)),
         )
         # The filter is admin-only; never trust that Nova applied it.
         return [_server(server) for server in servers if server.compute_host == host]

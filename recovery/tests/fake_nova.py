@@ -173,10 +173,10 @@ class FakeCompute:
 
     # --- servers --------------------------------------------------------------
     def servers(self, *, details: bool = True, all_projects: bool = False,
-                host: str | None = None) -> list[SimpleNamespace]:
-        fault = self._enter("servers", host=host)
+                compute_host: str | None = None) -> list[SimpleNamespace]:
+        fault = self._enter("servers", host=compute_host)
         found = [self._copy(s) for s in self.servers_by_id.values()
-                 if host is None or s.compute_host == host]
+                 if compute_host is None or s.compute_host == compute_host]
         self._exit(fault, "servers")
         return found
 

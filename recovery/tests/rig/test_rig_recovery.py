@@ -1,0 +1,131 @@
+"""End to end: notifications recovered through the real Nova of the rig.
+
+Three nova-compute processes (fake-host-1..3) on the fake virt driver; a
+host failure is a SIGKILLed nova-compute, as NOTES.md describes.
+"""
+
+import uuid
+
+import pytest
+
+from recovery.tests.rig import cloud
+
+pytestmark = pytest.mark.rig
+
+HOSTS = ["fake-host-1", "fake-host-2", "fake-host-3"]
+HOST_DOWN = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
+
+
+def segment(engine, method: str, reserved: tuple[str, ...] = ()) -> str:
+    segment_uuid = engine.create_segment(name=f"rig-{method}-{uuid.uuid4().hex[:6]}",
+                                         recovery_method=method)
+    for name in HOSTS:
+        engine.add_host(segment=segment_uuid, name=name, reserved=name in reserved)
+    return segment_uuid
+
+
+@pytest.fixture
+def clean_hosts(engine):
+    """Each test registers the computes in a new segment; drop them afterwards."""
+    yield
+    for seg in engine.api("GET", "/segments").json()["segments"]:
+        for host in engine.api("GET", f"/segments/{seg['uuid']}/hosts").json()["hosts"]:
+            engine.api("DELETE", f"/segments/{seg['uuid']}/hosts/{host['uuid']}")
+        engine.api("DELETE", f"/segments/{seg['uuid']}")
+
+
+@pytest.fixture
+def failed_compute(openstack_rig):
+    """fake-host-1 will be killed; it is restarted (and forced up) afterwards."""
+    yield "fake-host-1"
+    cloud.start_compute("fake-host-1")
+
+
+def test_host_failure_auto_evacuates_all_ha_servers(engine, openstack_rig, prefix,
+                                                    failed_compute, clean_hosts):
+    segment(engine, "auto")
+    ids = cloud.boot_servers(openstack_rig, count=20, host=failed_compute, prefix=prefix)
+    cloud.kill_compute(failed_compute)
+
+    response = engine.notify(type="COMPUTE_HOST", hostname=failed_compute, payload=HOST_DOWN)
+    assert response.status_code == 202, response.text
+    notification = engine.wait_notification(response.json()["notification"]
+                                            ["notification_uuid"])
+
+    assert notification["status"] == "finished", notification["message"]
+    servers = cloud.wait_servers(openstack_rig, ids, lambda s: True, what="servers")
+    assert all(s.status == "ACTIVE" and s.compute_host != failed_compute
+               for s in servers.values())
+    vmoves = engine.vmoves(notification["notification_uuid"])
+    assert sorted(v["instance_uuid"] for v in vmoves) == sorted(ids)
+    assert {v["status"] for v in vmoves} == {"succeeded"}
+    assert {v["dest_host"] for v in vmoves} <= {"fake-host-2", "fake-host-3"}
+    service = next(openstack_rig.compute.services(binary="nova-compute", host=failed_compute))
+    assert service.is_forced_down and service.status == "disabled"
+    steps = notification["recovery_workflow_details"]
+    assert [(s["name"], s["state"]) for s in steps] == [
+        ("DisableComputeServiceTask", "SUCCESS"), ("PrepareHAEnabledInstancesTask", "SUCCESS"),
+        ("EvacuateInstancesTask", "SUCCESS")]
+
+
+def test_host_failure_reserved_host(engine, openstack_rig, prefix, failed_compute,
+                                    clean_hosts):
+    reserve = "fake-host-3"
+    segment_uuid = segment(engine, "reserved_host", reserved=(reserve,))
+    compute = openstack_rig.compute
+    # A reserved host waits disabled in Nova until a failure needs it.
+    compute.disable_service(next(compute.services(binary="nova-compute", host=reserve)),
+                            disabled_reason="masakari reserved host")
+    ids = cloud.boot_servers(openstack_rig, count=5, host=failed_compute, prefix=prefix)
+    cloud.kill_compute(failed_compute)
+
+    response = engine.notify(type="COMPUTE_HOST", hostname=failed_compute, payload=HOST_DOWN)
+    assert response.status_code == 202, response.text
+    notification = engine.wait_notification(response.json()["notification"]
+                                            ["notification_uuid"])
+
+    assert notification["status"] == "finished", notification["message"]
+    servers = cloud.wait_servers(openstack_rig, ids, lambda s: True, what="servers")
+    assert {(s.status, s.compute_host) for s in servers.values()} == {("ACTIVE", reserve)}
+    assert next(compute.services(binary="nova-compute", host=reserve)).status == "enabled"
+    hosts = engine.api("GET", f"/segments/{segment_uuid}/hosts").json()["hosts"]
+    assert not next(h for h in hosts if h["name"] == reserve)["reserved"]
+
+
+def test_vm_failure_brings_a_stopped_ha_server_back(engine, openstack_rig, prefix,
+                                                    clean_hosts):
+    segment(engine, "auto")
+    [server_id] = cloud.boot_servers(openstack_rig, count=1, host="fake-host-2",
+                                     prefix=prefix)
+    openstack_rig.compute.stop_server(server_id)
+    cloud.wait_servers(openstack_rig, [server_id], lambda s: s.status == "SHUTOFF",
+                       what="server stopped")
+
+    response = engine.notify(type="VM", hostname="fake-host-2", payload={
+        "event": "LIFECYCLE", "instance_uuid": server_id, "vir_domain_event": "STOPPED_FAILED"})
+    assert response.status_code == 202, response.text
+    notification = engine.wait_notification(response.json()["notification"]
+                                            ["notification_uuid"])
+
+    assert notification["status"] == "finished", notification["message"]
+    server = openstack_rig.compute.get_server(server_id)
+    assert server.status == "ACTIVE" and server.compute_host == "fake-host-2"
+
+
+def test_process_failure_disables_nova_compute(engine, openstack_rig, clean_hosts):
+    host = "fake-host-3"
+    segment(engine, "auto")
+    compute = openstack_rig.compute
+    try:
+        response = engine.notify(type="PROCESS", hostname=host,
+                                 payload={"event": "STOPPED", "process_name": "nova-compute"})
+        assert response.status_code == 202, response.text
+        notification = engine.wait_notification(response.json()["notification"]
+                                                ["notification_uuid"])
+
+        assert notification["status"] == "finished", notification["message"]
+        service = next(compute.services(binary="nova-compute", host=host))
+        assert service.status == "disabled"
+        assert service.disabled_reason == "Masakari detected process failed."
+    finally:
+        compute.enable_service(next(compute.services(binary="nova-compute", host=host)))
