@@ -54,8 +54,13 @@ def validate_token(token: str) -> Principal:
             headers={"X-Subject-Token": token},
             authenticated=True,
         )
-    except (ks_exceptions.NotFound, ks_exceptions.Unauthorized):
+    except ks_exceptions.NotFound:
         raise InvalidToken() from None
+    except ks_exceptions.Unauthorized as exc:
+        # Keystone answers 404 for a bad subject token; a 401 means it refused
+        # our service credentials, which is not the caller's fault.
+        log.warning("Keystone rejected the service user %r: %s", settings.KEYSTONE_USERNAME, exc)
+        raise KeystoneUnavailable(str(exc)) from exc
     except ks_exceptions.ClientException as exc:
         log.warning("Keystone token validation failed: %s", exc)
         raise KeystoneUnavailable(str(exc)) from exc
