@@ -19,7 +19,9 @@ urlpatterns = [
     path("v1/", include(v1_patterns)),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("admin/", admin.site.urls),
+    path("dashboard/", include("masakari_site.dashboard.urls")),
 ]
 
+handler400 = "masakari_site.api.errors.handler400"
 handler404 = "masakari_site.api.errors.handler404"
 handler500 = "masakari_site.api.errors.handler500"

@@ -85,6 +85,15 @@ def is_api_path(path: str) -> bool:
     return path == "/" or path.startswith("/v1")
 
 
+def handler400(request, exception=None):
+    """Also what a request for a host not in ALLOWED_HOSTS gets."""
+    if is_api_path(request.path):
+        return fault_response(400, "Bad request.")
+    from django.views.defaults import bad_request
+
+    return bad_request(request, exception)
+
+
 def handler404(request, exception=None):
     if is_api_path(request.path):
         return fault_response(404, "The resource could not be found.")

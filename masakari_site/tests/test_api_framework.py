@@ -30,9 +30,9 @@ def test_links_honour_forwarded_headers(client, settings):
     assert response.json()["version"]["links"][0]["href"] == "https://ha.example.org/v1/"
 
 
-def test_a_browser_at_the_root_goes_to_the_admin(client):
+def test_a_browser_at_the_root_goes_to_the_dashboard(client):
     response = client.get("/", headers={"Accept": "text/html"})
-    assert response.status_code == 302 and response["Location"] == "/admin/"
+    assert response.status_code == 302 and response["Location"] == "/dashboard/"
 
 
 @pytest.mark.parametrize("header, expected", [
@@ -161,3 +161,23 @@ def test_openapi_schema_is_served_and_describes_the_v1_routes(client):
 def test_malformed_service_lists_are_406(api, header):
     response = api.get("/v1/segments", headers={"OpenStack-API-Version": header})
     assert fault(response)[:2] == ("notAcceptable", 406)
+
+
+def test_a_host_not_allowed_gets_a_json_400(api):
+    response = api.get("/v1/segments", headers={"Host": "evil.example"})
+    assert fault(response)[:2] == ("badRequest", 400)
+
+
+def test_a_broken_policy_file_fails_the_system_check(settings, tmp_path):
+    from masakari_site.api import policy
+    from masakari_site.apps import check_policy
+
+    broken = tmp_path / "policy.yaml"
+    broken.write_text('"os_masakari_api:segments:index": "role:admin or or"\n')
+    settings.MASAKARI_POLICY_FILE = str(broken)
+    policy.rules.cache_clear()
+    try:
+        (error,) = check_policy(None)
+        assert error.id == "masakari.E001"
+    finally:
+        policy.rules.cache_clear()

@@ -1,0 +1,23 @@
+from django.apps import AppConfig
+from django.core import checks
+
+
+class MasakariSiteConfig(AppConfig):
+    name = "masakari_site"
+    verbose_name = "Masakari site"
+
+    def ready(self) -> None:
+        checks.register(check_policy)
+
+
+def check_policy(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """A broken policy file stops the service at start, not at its first request."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from masakari_site.api import policy
+
+    try:
+        policy.rules()
+    except ImproperlyConfigured as exc:
+        return [checks.Error(str(exc), id="masakari.E001")]
+    return []
