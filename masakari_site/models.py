@@ -2,6 +2,7 @@
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -42,3 +43,32 @@ class SoftDeleteModel(models.Model):
 
 def new_uuid() -> uuid.UUID:
     return uuid.uuid4()
+
+
+class ObjectChange(models.Model):
+    """Who changed what, and when, through the dashboard (shown on the object's page)."""
+
+    class Action(models.TextChoices):
+        CREATE = "create"
+        UPDATE = "update"
+        DELETE = "delete"
+        RETRY = "retry"
+
+    time = models.DateTimeField(default=timezone.now, db_index=True)
+    # The name is kept as well: the change outlives the user account.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                             on_delete=models.SET_NULL, related_name="+")
+    user_name = models.CharField(max_length=150)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    object_type = models.CharField(max_length=32)  # "segment", "host", "notification"
+    object_uuid = models.UUIDField()
+    object_repr = models.CharField(max_length=255)
+    # {field: [before, after]}; empty for a create or delete.
+    changes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-time", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_uuid", "time"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_name} {self.action} {self.object_type} {self.object_repr}"

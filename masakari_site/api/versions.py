@@ -24,12 +24,12 @@ def _wants_html(request) -> bool:
 
 
 def root(request):
-    """The versions document; a browser is sent on to the admin instead."""
+    """The versions document; a browser is sent on to the operator dashboard instead."""
     if request.method != "GET":
         return JsonResponse({"badMethod": {"code": 405, "message": "Method not allowed."}},
                             status=405)
     if _wants_html(request):
-        return HttpResponseRedirect("/admin/")
+        return HttpResponseRedirect("/dashboard/")
     return JsonResponse({"versions": [_v1(request)]})
 
 

@@ -1,0 +1,77 @@
+"""The dashboard's list filters: the query string of each list page."""
+
+import django_filters
+from django import forms
+from django.db.models import Q, QuerySet
+
+from hosts.models import Host
+from notifications.models import Notification, NotificationStatus, NotificationType
+from segments.models import RecoveryMethod, Segment
+
+ANY_YES_NO = [("", "any"), ("true", "yes"), ("false", "no")]
+
+
+class HostState:
+    UP = "up"
+    MAINTENANCE = "maintenance"
+    RESERVED = "reserved"
+    RECOVERING = "recovering"
+    CHOICES = [(UP, "up"), (MAINTENANCE, "on maintenance"), (RESERVED, "reserved"),
+               (RECOVERING, "being recovered")]
+
+
+def _search(fields: tuple[str, ...]):
+    def search(queryset: QuerySet, name: str, value: str) -> QuerySet:
+        query = Q()
+        for field in fields:
+            query |= Q(**{f"{field}__icontains": value.strip()})
+        return queryset.filter(query)
+    return search
+
+
+class SegmentFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method=_search(("name", "description")), label="Search")
+    recovery_method = django_filters.ChoiceFilter(choices=RecoveryMethod.choices,
+                                                  empty_label="any")
+    service_type = django_filters.CharFilter(lookup_expr="iexact", label="Service type")
+    enabled = django_filters.BooleanFilter(widget=forms.Select(choices=ANY_YES_NO))
+
+    class Meta:
+        model = Segment
+        fields = ["q", "recovery_method", "service_type", "enabled"]
+
+
+class HostFilter(django_filters.FilterSet):
+    """Expects the queryset annotated with `state` (selectors.hosts_with_state)."""
+
+    q = django_filters.CharFilter(method=_search(("name", "type", "control_attributes")),
+                                  label="Search")
+    segment = django_filters.ModelChoiceFilter(
+        queryset=Segment.objects.order_by("name"), to_field_name="uuid", empty_label="any")
+    state = django_filters.ChoiceFilter(choices=HostState.CHOICES, empty_label="any")
+    type = django_filters.CharFilter(lookup_expr="iexact")
+
+    class Meta:
+        model = Host
+        fields = ["q", "segment", "state", "type"]
+
+
+class DateTimeLocalInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self):
+        super().__init__(format="%Y-%m-%dT%H:%M")
+
+
+class NotificationFilter(django_filters.FilterSet):
+    type = django_filters.ChoiceFilter(choices=NotificationType.choices, empty_label="any")
+    status = django_filters.ChoiceFilter(choices=NotificationStatus.choices, empty_label="any")
+    host = django_filters.CharFilter(field_name="hostname", lookup_expr="icontains")
+    since = django_filters.DateTimeFilter(field_name="generated_time", lookup_expr="gte",
+                                          widget=DateTimeLocalInput(), label="Generated from")
+    until = django_filters.DateTimeFilter(field_name="generated_time", lookup_expr="lt",
+                                          widget=DateTimeLocalInput(), label="until")
+
+    class Meta:
+        model = Notification
+        fields = ["type", "status", "host", "since", "until"]

@@ -1,0 +1,183 @@
+"""What the dashboard pages read. Every page costs a fixed number of queries,
+whatever the number of segments, hosts or notifications."""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.core.paginator import Page, Paginator
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
+from hosts.models import Host
+from masakari_site.dashboard.filters import HostState
+from masakari_site.models import ObjectChange
+from masakari_site.selectors import get_by_uuid
+from notifications.models import (
+    ACTIVE_STATUSES,
+    Notification,
+    NotificationStatus,
+    RecoveryStep,
+    VMove,
+)
+from segments.models import Segment
+
+PAGE_SIZE = 50
+OVERVIEW_SEGMENTS_PER_PAGE = 10
+# The overview shows this many hosts per segment; the host list has the rest.
+OVERVIEW_HOSTS_PER_SEGMENT = 200
+OVERVIEW_LIST_LENGTH = 15
+NEEDS_OPERATOR = (NotificationStatus.ERROR, NotificationStatus.FAILED)
+
+
+def paginate(queryset: QuerySet, *, page: str | None, per_page: int = PAGE_SIZE) -> Page:
+    """One count and one page query; a bad page number shows the nearest page."""
+    return Paginator(queryset, per_page).get_page(page)
+
+
+# --- hosts and segments -------------------------------------------------------
+
+def _being_recovered(host_uuid) -> Exists:
+    return Exists(Notification.objects.filter(source_host_uuid=host_uuid,
+                                              status__in=ACTIVE_STATUSES))
+
+
+def hosts_with_state(hosts: QuerySet[Host] | None = None) -> QuerySet[Host]:
+    """Hosts with `state`: recovering wins over maintenance, which wins over reserved."""
+    hosts = Host.objects.all() if hosts is None else hosts
+    return hosts.select_related("segment").annotate(state=Case(
+        When(_being_recovered(OuterRef("uuid")), then=Value(HostState.RECOVERING)),
+        When(on_maintenance=True, then=Value(HostState.MAINTENANCE)),
+        When(reserved=True, then=Value(HostState.RESERVED)),
+        default=Value(HostState.UP), output_field=CharField(),
+    ))
+
+
+def segments_with_counts(segments: QuerySet[Segment] | None = None) -> QuerySet[Segment]:
+    segments = Segment.objects.all() if segments is None else segments
+    live = Q(hosts__deleted=False)
+    return segments.annotate(
+        host_count=Count("hosts", filter=live),
+        maintenance_count=Count("hosts", filter=live & Q(hosts__on_maintenance=True)),
+        reserved_count=Count("hosts", filter=live & Q(hosts__reserved=True)),
+        under_recovery=Exists(Notification.objects.filter(
+            failover_segment_uuid=OuterRef("uuid"), status__in=ACTIVE_STATUSES)),
+    )
+
+
+def get_segment(*, uuid: str) -> Segment:
+    return get_by_uuid(segments_with_counts(), uuid, what="failover segment")
+
+
+def get_host(*, uuid: str) -> Host:
+    return get_by_uuid(hosts_with_state(), uuid, what="host")
+
+
+def host_notifications(*, host: Host) -> QuerySet[Notification]:
+    return Notification.objects.filter(source_host_uuid=host.uuid) \
+        .order_by("-generated_time", "-id")[:OVERVIEW_LIST_LENGTH]
+
+
+def changes_for(*, object_type: str, uuid) -> QuerySet[ObjectChange]:
+    return ObjectChange.objects.filter(object_type=object_type, object_uuid=uuid)[:50]
+
+
+# --- notifications ----------------------------------------------------------------
+
+def recovery_progress(notification: Notification) -> int:
+    """Percent done, from the steps' own progress (needs `recovery_steps` prefetched)."""
+    if notification.status in (NotificationStatus.FINISHED, NotificationStatus.IGNORED):
+        return 100
+    steps = list(notification.recovery_steps.all())
+    if not steps:
+        return 0
+    return round(100 * sum(step.progress for step in steps) / len(steps))
+
+
+def notifications_with_steps(notifications: QuerySet[Notification]) -> QuerySet[Notification]:
+    return notifications.prefetch_related(Prefetch(
+        "recovery_steps", queryset=RecoveryStep.objects.prefetch_related("events")))
+
+
+def get_notification(*, uuid: str) -> Notification:
+    return get_by_uuid(notifications_with_steps(Notification.objects.all()), uuid,
+                       what="notification", field="notification_uuid")
+
+
+def notification_vmoves(*, notification: Notification) -> QuerySet[VMove]:
+    return VMove.objects.filter(notification=notification).order_by("start_time", "id")
+
+
+def source_host(*, notification: Notification) -> Host | None:
+    """The host the notification is about, if it still exists."""
+    return Host.objects.filter(uuid=notification.source_host_uuid).first()
+
+
+# --- overview ------------------------------------------------------------------
+
+@dataclass
+class SegmentOverview:
+    segment: Segment
+    hosts: list[Host] = field(default_factory=list)
+
+
+@dataclass
+class Overview:
+    segments: Page
+    active: list[Notification]
+    last_day_by_status: dict[str, int]
+    last_day: list[Notification]
+    needs_operator: list[Notification]
+    needs_operator_count: int
+
+
+def active_recoveries() -> list[Notification]:
+    notifications = notifications_with_steps(
+        Notification.objects.filter(status__in=ACTIVE_STATUSES).order_by("created_at", "id")
+    )[:OVERVIEW_LIST_LENGTH]
+    for notification in notifications:
+        notification.progress = recovery_progress(notification)
+    return list(notifications)
+
+
+def _segment_overviews(segments: Page) -> list[SegmentOverview]:
+    by_id = {segment.pk: SegmentOverview(segment) for segment in segments}
+    hosts = hosts_with_state(Host.objects.filter(segment_id__in=by_id)).annotate(
+        rank=Window(RowNumber(), partition_by=F("segment_id"), order_by=F("name").asc())
+    ).filter(rank__lte=OVERVIEW_HOSTS_PER_SEGMENT).order_by("segment_id", "name")
+    for host in hosts:
+        by_id[host.segment_id].hosts.append(host)
+    return list(by_id.values())
+
+
+def overview(*, page: str | None) -> Overview:
+    segments = paginate(segments_with_counts().order_by("name", "id"), page=page,
+                        per_page=OVERVIEW_SEGMENTS_PER_PAGE)
+    segments.object_list = _segment_overviews(segments)
+    since = timezone.now() - timedelta(hours=24)
+    last_day = Notification.objects.filter(generated_time__gte=since)
+    by_status = dict(last_day.order_by().values_list("status").annotate(Count("id")))
+    needs_operator = Notification.objects.filter(status__in=NEEDS_OPERATOR)
+    return Overview(
+        segments=segments,
+        active=active_recoveries(),
+        last_day_by_status={status: by_status.get(status, 0)
+                            for status in NotificationStatus.values},
+        last_day=list(last_day.order_by("-generated_time", "-id")[:OVERVIEW_LIST_LENGTH]),
+        needs_operator=list(needs_operator.order_by("-updated_at", "-id")
+                            [:OVERVIEW_LIST_LENGTH]),
+        needs_operator_count=needs_operator.count(),
+    )
