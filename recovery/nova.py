@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -170,6 +171,14 @@ class Nova:
         )
         # The filter is admin-only; never trust that Nova applied it.
         return [_server(server) for server in servers if server.compute_host == host]
+
+    def servers_changed_since(self, *, since: datetime) -> list[Server]:
+        servers = self._call(
+            "Listing recently changed instances",
+            lambda: list(self.compute.servers(details=True, all_projects=True,
+                                              changes_since=since.isoformat())),
+        )
+        return [_server(server) for server in servers]
 
     def get_server(self, *, server_id: str) -> Server:
         return _server(self._call(f"Getting instance {server_id}",

@@ -173,11 +173,14 @@ class FakeCompute:
 
     # --- servers --------------------------------------------------------------
     def servers(self, *, details: bool = True, all_projects: bool = False,
-                compute_host: str | None = None) -> list[SimpleNamespace]:
-        fault = self._enter("servers", host=compute_host)
+                compute_host: str | None = None,
+                changes_since: str | None = None) -> list[SimpleNamespace]:
+        # Listing a host's servers and polling recent changes count apart.
+        method = "servers" if changes_since is None else "servers_changed_since"
+        fault = self._enter(method, host=compute_host)
         found = [self._copy(s) for s in self.servers_by_id.values()
                  if compute_host is None or s.compute_host == compute_host]
-        self._exit(fault, "servers")
+        self._exit(fault, method)
         return found
 
     def get_server(self, server: Any) -> SimpleNamespace:

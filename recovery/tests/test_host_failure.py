@@ -251,6 +251,7 @@ CALLS_BY_STEP = [
     "services", "update_service_forced_down", "disable_service",  # disable step
     "servers",  # prepare step
     "get_server", "lock_server", "evacuate_server",  # evacuate step
+    "servers_changed_since",  # confirming evacuations
 ]
 
 

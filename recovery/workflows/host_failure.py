@@ -7,9 +7,12 @@ steps and never evacuates an instance whose vmove already succeeded.
 """
 
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
@@ -246,11 +249,12 @@ def evacuate_vmoves(*, run: Run, progress: StepProgress, vmoves: list[VMove],
                     target: str | None) -> None:
     """Evacuate several instances at a time (HOST_FAILURE_RECOVERY_THREADS)."""
     total = len(vmoves)
+    watch = ServerWatch(run.nova)
 
     def evacuate_one(vmove: VMove) -> None:
         try:
             progress.note(f"Evacuation of instance started: '{vmove.instance_uuid}'")
-            evacuate_instance(run=run, vmove=vmove, target=target)
+            evacuate_instance(run=run, vmove=vmove, target=target, watch=watch)
             if vmove.status == VMoveStatus.SUCCEEDED:
                 progress.note(f"Evacuated instance '{vmove.instance_uuid}' to "
                               f"'{vmove.dest_host}'", 0.1 + 0.8 * _done_share(run, total))
@@ -270,6 +274,34 @@ def _done_share(run: Run, total: int) -> float:
     succeeded = VMove.objects.filter(notification=run.notification,
                                      status=VMoveStatus.SUCCEEDED).count()
     return min(1.0, succeeded / max(total, 1))
+
+
+class ServerWatch:
+    """The instances of one evacuation round, seen through one listing per poll.
+
+    Many threads each GETting their instance every VERIFY_INTERVAL load
+    nova-api more than one listing of the servers changed since the round
+    began. An instance missing from the listing is fetched on its own.
+    """
+
+    # Nova's clock may run behind ours: look back further than the round.
+    CLOCK_MARGIN = timedelta(minutes=5)
+
+    def __init__(self, nova: Nova):
+        self.nova = nova
+        self.since = timezone.now() - self.CLOCK_MARGIN
+        self._lock = threading.Lock()
+        self._servers: dict[str, Server] = {}
+        self._fetched_at = float("-inf")
+
+    def get(self, server_id: str) -> Server:
+        with self._lock:
+            if time.monotonic() - self._fetched_at >= settings.VERIFY_INTERVAL:
+                changed = self.nova.servers_changed_since(since=self.since)
+                self._servers = {server.id: server for server in changed}
+                self._fetched_at = time.monotonic()
+            server = self._servers.get(server_id)
+        return server or self.nova.get_server(server_id=server_id)
 
 
 @dataclass(frozen=True)
@@ -295,7 +327,8 @@ def lock_reason(run: Run) -> str:
     return f"Masakari recovery of notification {run.notification.notification_uuid}"
 
 
-def evacuate_instance(*, run: Run, vmove: VMove, target: str | None) -> None:
+def evacuate_instance(*, run: Run, vmove: VMove, target: str | None,
+                      watch: ServerWatch) -> None:
     """Evacuate one instance and confirm it; the vmove records the result.
 
     Safe to run again: an instance that already left the failed host (an
@@ -326,7 +359,7 @@ def evacuate_instance(*, run: Run, vmove: VMove, target: str | None) -> None:
         else:
             plan = None
         server = run.wait_for(
-            lambda: _settled_elsewhere(nova, server_id, vmove.source_host, plan),
+            lambda: _settled_elsewhere(watch, server_id, vmove.source_host, plan),
             timeout=settings.WAIT_PERIOD_AFTER_EVACUATION,
             what=f"instance {server_id} to be evacuated",
         )
@@ -351,9 +384,9 @@ def evacuate_instance(*, run: Run, vmove: VMove, target: str | None) -> None:
                 log.warning("Could not unlock instance %s: %s", server_id, exc)
 
 
-def _settled_elsewhere(nova: Nova, server_id: str, source_host: str,
+def _settled_elsewhere(watch: ServerWatch, server_id: str, source_host: str,
                        plan: Plan | None) -> Server | None:
-    server = nova.get_server(server_id=server_id)
+    server = watch.get(server_id)
     if server.host == source_host or server.task_state is not None:
         return None
     if server.vm_state == "error" and (plan is None or plan.final_state != "error"):
