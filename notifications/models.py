@@ -29,7 +29,7 @@ class Notification(SoftDeleteModel):
 
     notification_uuid = models.UUIDField(default=new_uuid, unique=True, editable=False)
     type = models.CharField(max_length=36, choices=NotificationType.choices)
-    hostname = models.CharField(max_length=255)
+    hostname = models.CharField(max_length=255, db_index=True)
     generated_time = models.DateTimeField(db_index=True)
     payload = models.JSONField(default=dict)
     status = models.CharField(
