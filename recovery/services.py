@@ -119,6 +119,8 @@ def end_notification(*, notification: Notification, lease: Lease, outcome: Outco
     """Write the end state; an error is retried later until the budget is spent."""
     status, message, next_attempt_at = outcome.status, outcome.message, None
     if status == NotificationStatus.ERROR:
+        # The retry note follows the error as a sentence of its own.
+        message = message if message.endswith((".", "!", "?")) else f"{message}."
         attempts, budget = notification.attempts, settings.NOTIFICATION_MAX_ATTEMPTS
         if attempts >= budget:
             status = NotificationStatus.FAILED

@@ -199,3 +199,18 @@ def test_periodic_tasks_are_installed_and_kept():
 
     assert not any(was_created for _, was_created in install_periodic_tasks())
     assert not PeriodicTask.objects.get(task="recovery.purge_deleted").enabled
+
+
+def test_the_retry_note_is_a_sentence_of_its_own(db):
+    from notifications.tests.factories import NotificationFactory
+    from recovery.runs import Outcome, lease_deadline
+    from recovery.services import claim_notification, end_notification
+
+    notification = NotificationFactory()
+    lease = claim_notification(notification_id=notification.pk)
+    assert lease is not None and lease.expires_at <= lease_deadline()
+    notification.refresh_from_db()
+    end_notification(notification=notification, lease=lease,
+                     outcome=Outcome("error", "Nova is not configured"))
+    notification.refresh_from_db()
+    assert notification.message.startswith("Nova is not configured. Attempt 1 of ")
