@@ -29,6 +29,12 @@ def _search(fields: tuple[str, ...]):
     return search
 
 
+def segment_choices() -> list[tuple[str, str]]:
+    """Read at each use (a list, not a queryset iterator: a plain, countable query)."""
+    return [(str(uuid), name)
+            for uuid, name in Segment.objects.order_by("name").values_list("uuid", "name")]
+
+
 class SegmentFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method=_search(("name", "description")), label="Search")
     recovery_method = django_filters.ChoiceFilter(choices=RecoveryMethod.choices,
@@ -46,8 +52,8 @@ class HostFilter(django_filters.FilterSet):
 
     q = django_filters.CharFilter(method=_search(("name", "type", "control_attributes")),
                                   label="Search")
-    segment = django_filters.ModelChoiceFilter(
-        queryset=Segment.objects.order_by("name"), to_field_name="uuid", empty_label="any")
+    segment = django_filters.ChoiceFilter(field_name="segment__uuid", choices=segment_choices,
+                                          empty_label="any")
     state = django_filters.ChoiceFilter(choices=HostState.CHOICES, empty_label="any")
     type = django_filters.CharFilter(lookup_expr="iexact")
 
