@@ -117,8 +117,21 @@ def get_notification(*, uuid: str) -> Notification:
                        what="notification", field="notification_uuid")
 
 
-def notification_vmoves(*, notification: Notification) -> QuerySet[VMove]:
-    return VMove.objects.filter(notification=notification).order_by("start_time", "id")
+def _duration_text(vmove: VMove) -> str:
+    if vmove.start_time is None:
+        return "—"
+    if vmove.end_time is None:
+        return "running"
+    minutes, seconds = divmod(round((vmove.end_time - vmove.start_time).total_seconds()), 60)
+    return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+
+
+def notification_vmoves(*, notification: Notification) -> list[VMove]:
+    """The instance moves, each with `duration` ready to show (seconds matter here)."""
+    vmoves = list(VMove.objects.filter(notification=notification).order_by("start_time", "id"))
+    for vmove in vmoves:
+        vmove.duration = _duration_text(vmove)
+    return vmoves
 
 
 def source_host(*, notification: Notification) -> Host | None:

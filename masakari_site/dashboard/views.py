@@ -1,6 +1,7 @@
 """Dashboard pages. Each view reads through selectors or calls one service from
 dashboard/services.py; a domain error becomes a message on the page."""
 
+import json
 from collections.abc import Callable
 from functools import wraps
 
@@ -282,6 +283,7 @@ def notification_detail(request, uuid):
     notification = context["notification"]
     return render(request, "dashboard/notification_detail.html", {
         **context, "host": selectors.source_host(notification=notification),
+        "payload": json.dumps(notification.payload),
         "changes": selectors.changes_for(object_type="notification",
                                          uuid=notification.notification_uuid),
     })

@@ -334,10 +334,11 @@ def test_notification_detail_shows_timeline_and_vmoves(staff_client):
     page = text(response)
     assert response.context["progress"] == 75
     for expected in ["DisableComputeServiceTask", "Disabled compute service on host",
-                     "EvacuateInstancesTask", "web-1", "compute-9", "1\xa0minute", "db-1",
+                     "EvacuateInstancesTask", "web-1", "compute-9", "1 min 35 s", "db-1",
                      "No valid host was found.", "Evacuation failed.", "Retry recovery"]:
         assert expected in page, expected
     assert "data-live" not in page
+    assert "{&quot;event&quot;: &quot;STOPPED&quot;" in page  # the payload as JSON
 
 
 def test_the_recovery_fragment_is_live_until_the_notification_ends(staff_client):

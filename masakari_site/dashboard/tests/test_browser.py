@@ -1,0 +1,240 @@
+"""The dashboard in a real browser (Debian's Chromium driven by Playwright),
+against pytest-django's live server: the operator's flows end to end, with a
+screenshot of every page at laptop (1280) and wide (1920) widths saved under
+var/test-artifacts/screenshots/.
+
+No Nova exists here, so the recovery is driven by writing the rows the engine
+writes (steps, events, status) while the page watches them live.
+"""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from hosts.models import Host
+from masakari_site.models import ObjectChange
+from notifications.models import Notification, RecoveryStep, RecoveryStepEvent, VMove
+from notifications.tests.factories import NotificationFactory
+from segments.models import Segment
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM calls
+# from the test itself are still plain synchronous calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "var" / "test-artifacts" / "screenshots"
+WIDTHS = (1280, 1920)
+TIMEOUT_MS = 15_000
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def ensure_chromium() -> str:
+    """Debian's Chromium, installed with apt when missing (never `playwright install`)."""
+    if not Path(CHROMIUM).exists():
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env)
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing and apt-get could not install it")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def browser():
+    executable = ensure_chromium()
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS,
+                                             headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": WIDTHS[0], "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def no_broker(monkeypatch):
+    """Notification ids the API would hand to Celery (no worker runs in these tests)."""
+    ids: list[int] = []
+    monkeypatch.setattr("notifications.services.enqueue_processing", ids.append)
+    monkeypatch.setattr("recovery.services.enqueue_processing", ids.append)
+    return ids
+
+
+@pytest.fixture
+def operator(transactional_db):
+    return get_user_model().objects.create_user("operator", password="s3cret-pw",
+                                                is_staff=True)
+
+
+def shoot(page, name: str) -> None:
+    """A full-page screenshot at each width; the page is left at the laptop width."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": WIDTHS[0], "height": 900})
+
+
+def log_in(page, base_url: str) -> None:
+    page.goto(base_url + "/")
+    assert "/admin/login/" in page.url  # the root sends a browser to the dashboard's login
+    shoot(page, "00-login")
+    page.fill("#id_username", "operator")
+    page.fill("#id_password", "s3cret-pw")
+    page.click("input[type=submit]")
+    page.wait_for_url(base_url + "/dashboard/")
+
+
+def expect(locator):
+    return playwright_api.expect(locator)
+
+
+def test_operator_flows(page, live_server, operator, no_broker):
+    base = live_server.url
+    log_in(page, base)
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    shoot(page, "01-overview-empty")
+
+    # A segment, with a validation message from the API's rules first.
+    page.get_by_role("link", name="Segments").click()
+    page.get_by_role("link", name="New segment").click()
+    page.get_by_label("Name").fill(" rack-a")
+    page.get_by_label("Recovery method").select_option("reserved_host")
+    page.get_by_role("button", name="Create segment").click()
+    expect(page.get_by_text("can not start or end with whitespace")).to_be_visible()
+    shoot(page, "02-segment-form-error")
+    page.get_by_label("Name").fill("rack-a")
+    page.get_by_label("Description").fill("First rack of the Paris region")
+    page.get_by_role("button", name="Create segment").click()
+    expect(page.get_by_text("Segment rack-a created.")).to_be_visible()
+    segment = Segment.objects.get(name="rack-a")
+
+    # Hosts, added from the segment's page.
+    for name, reserved in (("compute-1", False), ("compute-2", False), ("spare-1", True)):
+        page.get_by_role("link", name="Add host").click()
+        page.get_by_label("Name").fill(name)
+        if reserved:
+            page.get_by_label("Reserved").check()
+        if name == "compute-1":
+            shoot(page, "03-host-form")
+        page.get_by_role("button", name="Add host").click()
+        expect(page.get_by_text(f"Host {name} added to rack-a.")).to_be_visible()
+        page.get_by_role("link", name="rack-a").first.click()
+    assert segment.hosts.count() == 3
+    shoot(page, "04-segment-detail")
+
+    # A monitor reports compute-1 down, through the v1 API.
+    response = requests.post(base + "/v1/notifications", json={"notification": {
+        "type": "COMPUTE_HOST", "hostname": "compute-1",
+        "generated_time": timezone.now().strftime("%Y-%m-%dT%H:%M:%S"),
+        "payload": {"event": "STOPPED", "host_status": "NORMAL",
+                    "cluster_status": "OFFLINE"}}}, timeout=10)
+    assert response.status_code == 202, response.text
+    notification = Notification.objects.get(hostname="compute-1")
+    assert no_broker == [notification.pk]
+
+    page.get_by_role("link", name="Notifications").click()
+    page.get_by_role("link", name=notification.generated_time.strftime("%Y-%m-%d %H:%M:%S"))\
+        .click()
+    live = page.locator("#recovery")
+    expect(live.get_by_text("updating live")).to_be_visible()
+    expect(live.locator(".badge-new")).to_be_visible()
+
+    # The engine's writes, as a worker would make them; the page follows them live.
+    Notification.objects.filter(pk=notification.pk).update(status="running")
+    step = RecoveryStep.objects.create(notification=notification, name="DisableComputeServiceTask",
+                                       state="SUCCESS", progress=1.0, position=0)
+    RecoveryStepEvent.objects.create(step=step, message="Disabling compute service on compute-1",
+                                     progress=0.0)
+    RecoveryStepEvent.objects.create(step=step, message="Disabled compute service on compute-1",
+                                     progress=1.0)
+    evacuate = RecoveryStep.objects.create(notification=notification,
+                                           name="EvacuateInstancesTask", state="RUNNING",
+                                           progress=0.5, position=1)
+    RecoveryStepEvent.objects.create(step=evacuate, message="Evacuating web-1 to spare-1",
+                                     progress=0.5)
+    VMove.objects.create(notification=notification, instance_uuid=notification.source_host_uuid,
+                         instance_name="web-1", source_host="compute-1", dest_host="spare-1",
+                         type="evacuation", status="ongoing", start_time=timezone.now())
+    expect(live.get_by_text("Evacuating web-1 to spare-1")).to_be_visible()
+    expect(live.locator(".badge-running").first).to_be_visible()
+    shoot(page, "05-notification-running")
+
+    page.goto(base + "/dashboard/")
+    expect(page.locator(".recoveries").get_by_text("compute-1")).to_be_visible()
+    expect(page.locator(".chip-recovering")).to_have_count(1)
+    shoot(page, "06-overview-recovering")
+    page.go_back()
+
+    RecoveryStep.objects.filter(pk=evacuate.pk).update(state="SUCCESS", progress=1.0)
+    VMove.objects.filter(notification=notification).update(status="succeeded",
+                                                           end_time=timezone.now())
+    Notification.objects.filter(pk=notification.pk).update(
+        status="finished", message="Recovered compute-1: 1 instance evacuated.")
+    expect(live.locator(".badge-finished")).to_be_visible()
+    expect(live.get_by_text("updating live")).to_have_count(0)
+    expect(live.get_by_role("cell", name="succeeded")).to_be_visible()
+    shoot(page, "07-notification-finished")
+
+    # Put a host in maintenance, by keyboard (focus the button, press Enter). Before the
+    # retry below: a segment with a notification in error refuses host changes.
+    page.goto(base + "/dashboard/hosts/")
+    shoot(page, "09-host-list")
+    page.get_by_role("link", name="compute-2").click()
+    page.get_by_role("button", name="Put on maintenance").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Host compute-2 is now on maintenance.")).to_be_visible()
+    expect(page.locator("h1 .badge-maintenance")).to_be_visible()
+    shoot(page, "10-host-detail-maintenance")
+    assert Host.objects.get(name="compute-2").on_maintenance
+    change = ObjectChange.objects.filter(object_type="host").latest("time")
+    assert change.user_name == "operator" and change.changes == {"on_maintenance": [False, True]}
+
+    # Retry one that failed.
+    failed = NotificationFactory(host=Host.objects.get(name="compute-2"), status="failed",
+                                 message="Evacuation failed: no valid host. Gave up after "
+                                         "3 attempt(s).")
+    page.goto(f"{base}/dashboard/notifications/{failed.notification_uuid}/")
+    shoot(page, "08-notification-failed")
+    page.get_by_role("button", name="Retry recovery").click()
+    expect(page.get_by_text("Recovery queued for another attempt.")).to_be_visible()
+    expect(page.locator("#recovery .badge-error")).to_be_visible()
+    expect(page.get_by_role("cell", name="retry")).to_be_visible()
+    assert no_broker[-1] == failed.pk
+    assert Notification.objects.get(pk=failed.pk).status == "error"
+
+    for name, url in (("11-segment-list", "/dashboard/segments/"),
+                      ("12-notification-list", "/dashboard/notifications/"),
+                      ("13-overview", "/dashboard/"),
+                      ("14-segment-edit", f"/dashboard/segments/{segment.uuid}/edit/"),
+                      ("15-segment-delete", f"/dashboard/segments/{segment.uuid}/delete/")):
+        page.goto(base + url)
+        shoot(page, name)
+
+
+def test_keyboard_users_can_skip_to_the_content_and_see_focus(page, live_server, operator):
+    log_in(page, live_server.url)
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.textContent")
+    assert focused == "Skip to content"
+    page.keyboard.press("Tab")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"
+
