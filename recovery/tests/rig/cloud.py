@@ -43,7 +43,8 @@ def ensure_rig() -> None:
             return
     except requests.RequestException:
         pass
-    rig("all" if not (RIG_DIR / "venv").exists() else "start")
+    installed = (RIG_DIR / "venv").exists() and (RIG_DIR / "etc").exists()
+    rig("start" if installed else "all")
 
 
 def admin_connection():
