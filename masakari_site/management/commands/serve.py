@@ -50,7 +50,7 @@ class Command(BaseCommand):
             "beat": [python, "-m", "celery", "-A", "masakari_site", "beat", "--loglevel", "INFO",
                      "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")],
         }
-        self.stdout.write(f"API and admin on http://{bind}/ — Ctrl-C stops everything.")
+        self.stdout.write(f"API, dashboard and admin on http://{bind}/ — Ctrl-C stops everything.")
         children = {name: subprocess.Popen(argv) for name, argv in commands.items()}
         stopping = False
 
