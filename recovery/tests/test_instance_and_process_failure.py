@@ -36,7 +36,8 @@ def run(notification: Notification) -> Notification:
 
 @pytest.mark.parametrize(("event", "vir_domain_event"), [
     ("LIFECYCLE", "STOPPED_FAILED"), ("IO_ERROR", "IO_ERROR_REPORT"),
-    ("QEMU_GUEST_AGENT_ERROR", "STOPPED_FAILED"),
+    ("QEMU_GUEST_AGENT_ERROR", "STOPPED_FAILED"), ("WATCHDOG", "WATCHDOG_POWEROFF"),
+    ("WATCHDOG", "WATCHDOG_SHUTDOWN"),
 ])
 def test_failed_instance_is_stopped_started_and_confirmed(fake_nova, host, event,
                                                           vir_domain_event):
@@ -57,6 +58,7 @@ def test_failed_instance_is_stopped_started_and_confirmed(fake_nova, host, event
 @pytest.mark.parametrize(("event", "vir_domain_event"), [
     ("LIFECYCLE", "STARTED_BOOTED"), ("LIFECYCLE", "STOPPED_DESTROYED"),
     ("IO_ERROR", "STOPPED_FAILED"), ("WHATEVER", "STOPPED_FAILED"),
+    ("WATCHDOG", "WATCHDOG_RESET"), ("WATCHDOG", "WATCHDOG_PAUSE"),
 ])
 def test_events_that_are_not_failures_are_ignored(fake_nova, host, event, vir_domain_event):
     server = fake_nova.add_server("compute-a")

@@ -16,12 +16,15 @@ START_INSTANCE = "StartInstanceTask"
 CONFIRM_INSTANCE_ACTIVE = "ConfirmInstanceActiveTask"
 STEPS = [STOP_INSTANCE, START_INSTANCE, CONFIRM_INSTANCE_ACTIVE]
 
-# Upstream's table of the libvirt events that are failures worth recovering:
-# payload `event` -> the `vir_domain_event` values that count.
+# The libvirt events that are failures worth recovering: payload `event` ->
+# the `vir_domain_event` values that count. Upstream's table, plus a watchdog
+# that powered the guest off or shut it down (a reset or pause by the
+# watchdog leaves nothing for us to restart).
 INSTANCE_EVENTS = {
     "QEMU_GUEST_AGENT_ERROR": ("STOPPED_FAILED",),
     "LIFECYCLE": ("STOPPED_FAILED",),
     "IO_ERROR": ("IO_ERROR_REPORT",),
+    "WATCHDOG": ("WATCHDOG_POWEROFF", "WATCHDOG_SHUTDOWN"),
 }
 
 
