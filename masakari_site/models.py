@@ -46,7 +46,7 @@ def new_uuid() -> uuid.UUID:
 
 
 class ObjectChange(models.Model):
-    """Who changed what, and when, through the dashboard (shown on the object's page)."""
+    """Who changed what, and when, through the API or the dashboard (shown on the object's page)."""
 
     class Action(models.TextChoices):
         CREATE = "create"

@@ -1,5 +1,5 @@
 """Dashboard pages. Each view reads through selectors or calls one service from
-dashboard/services.py; a domain error becomes a message on the page."""
+masakari_site/changes.py; a domain error becomes a message on the page."""
 
 import json
 from collections.abc import Callable
@@ -13,7 +13,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from masakari_site.dashboard import selectors, services
+from masakari_site import changes as services
+from masakari_site.dashboard import selectors
 from masakari_site.dashboard.filters import HostFilter, NotificationFilter, SegmentFilter
 from masakari_site.dashboard.forms import HostForm, NewHostForm, SegmentForm
 from masakari_site.exceptions import MasakariError, NotFound

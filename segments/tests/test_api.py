@@ -159,3 +159,15 @@ def test_deleted_segments_are_not_listed(api):
     SegmentFactory(name="gone").soft_delete()
     SegmentFactory(name="here")
     assert [s["name"] for s in api.get("/v1/segments").json()["segments"]] == ["here"]
+
+
+def test_api_changes_are_in_the_change_log_with_the_caller(api):
+    from masakari_site.models import ObjectChange
+
+    created = api.post("/v1/segments", CREATE).json()["segment"]
+    api.put(f"/v1/segments/{created['uuid']}", {"segment": {"description": "rack B"}})
+    api.delete(f"/v1/segments/{created['uuid']}")
+    log = ObjectChange.objects.filter(object_uuid=created["uuid"]).order_by("time", "id")
+    assert [(c.action, c.user_name) for c in log] == [
+        ("create", "noauth"), ("update", "noauth"), ("delete", "noauth")]
+    assert log[1].changes == {"description": ["rack A", "rack B"]}

@@ -1,5 +1,9 @@
-"""Operator actions from the dashboard: each calls the domain service the API
-calls, then records who did it in the change log, in one transaction."""
+"""Operator changes, from the API and the dashboard alike: each calls the
+domain service, then records who did it in the change log, in one transaction.
+
+The actor is a dashboard user or an API caller (a Keystone or noauth
+principal, kept by name only).
+"""
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -7,6 +11,7 @@ from django.db.models import Model
 
 from hosts import services as host_services
 from hosts.models import Host
+from masakari_site.api.principal import Principal
 from masakari_site.exceptions import Conflict
 from masakari_site.models import ObjectChange
 from notifications.models import Notification
@@ -15,6 +20,8 @@ from segments import services as segment_services
 from segments.models import Segment
 
 Action = ObjectChange.Action
+# Who acts: a dashboard user, or an API caller.
+Actor = AbstractBaseUser | Principal
 
 
 def _plain(value):
@@ -22,11 +29,13 @@ def _plain(value):
     return value if value is None or isinstance(value, bool | int | float) else str(value)
 
 
-def record_change(*, user: AbstractBaseUser, action: str, obj: Model, object_type: str,
-                  changes: dict | None = None) -> ObjectChange:
+def record_change(*, user: Actor, action: str, obj: Model,
+                  object_type: str, changes: dict | None = None) -> ObjectChange:
     uuid = obj.notification_uuid if isinstance(obj, Notification) else obj.uuid
+    account = user if isinstance(user, AbstractBaseUser) else None
+    name = user.get_username() if account is not None else str(user)
     return ObjectChange.objects.create(
-        user=user, user_name=user.get_username(), action=action, object_type=object_type,
+        user=account, user_name=name, action=action, object_type=object_type,
         object_uuid=uuid, object_repr=str(obj)[:255], changes=changes or {},
     )
 
@@ -38,55 +47,53 @@ def _diff(obj: Model, changes: dict) -> dict:
 
 
 @transaction.atomic
-def create_segment(*, user: AbstractBaseUser, fields: dict) -> Segment:
+def create_segment(*, user: Actor, fields: dict) -> Segment:
     segment = segment_services.create_segment(**fields)
     record_change(user=user, action=Action.CREATE, obj=segment, object_type="segment")
     return segment
 
 
 @transaction.atomic
-def update_segment(*, user: AbstractBaseUser, segment: Segment, changes: dict) -> Segment:
+def update_segment(*, user: Actor, segment: Segment, changes: dict) -> Segment:
     diff = _diff(segment, changes)
-    if not diff:
-        return segment
-    segment = segment_services.update_segment(
-        segment=segment, changes={field: changes[field] for field in diff})
-    record_change(user=user, action=Action.UPDATE, obj=segment, object_type="segment",
-                  changes=diff)
+    segment = segment_services.update_segment(segment=segment, changes=changes)
+    if diff:
+        record_change(user=user, action=Action.UPDATE, obj=segment, object_type="segment",
+                      changes=diff)
     return segment
 
 
 @transaction.atomic
-def delete_segment(*, user: AbstractBaseUser, segment: Segment) -> None:
+def delete_segment(*, user: Actor, segment: Segment) -> None:
     segment_services.delete_segment(segment=segment)
     record_change(user=user, action=Action.DELETE, obj=segment, object_type="segment")
 
 
 @transaction.atomic
-def create_host(*, user: AbstractBaseUser, segment: Segment, fields: dict) -> Host:
+def create_host(*, user: Actor, segment: Segment, fields: dict) -> Host:
     host = host_services.create_host(segment=segment, **fields)
     record_change(user=user, action=Action.CREATE, obj=host, object_type="host")
     return host
 
 
 @transaction.atomic
-def update_host(*, user: AbstractBaseUser, host: Host, changes: dict) -> Host:
+def update_host(*, user: Actor, host: Host, changes: dict) -> Host:
     diff = _diff(host, changes)
-    if not diff:
-        return host
-    host = host_services.update_host(host=host, changes={field: changes[field] for field in diff})
-    record_change(user=user, action=Action.UPDATE, obj=host, object_type="host", changes=diff)
+    host = host_services.update_host(host=host, changes=changes)
+    if diff:
+        record_change(user=user, action=Action.UPDATE, obj=host, object_type="host",
+                      changes=diff)
     return host
 
 
 @transaction.atomic
-def delete_host(*, user: AbstractBaseUser, host: Host) -> None:
+def delete_host(*, user: Actor, host: Host) -> None:
     host_services.delete_host(host=host)
     record_change(user=user, action=Action.DELETE, obj=host, object_type="host")
 
 
 @transaction.atomic
-def retry_notification(*, user: AbstractBaseUser, notification: Notification) -> None:
+def retry_notification(*, user: Actor, notification: Notification) -> None:
     if not retry_recovery(notification=notification):
         raise Conflict(f"Notification {notification.notification_uuid} is "
                        f"{notification.status}: only error and failed ones can be retried.")
