@@ -16,15 +16,14 @@ SORT_FIELDS = {
 
 
 def host_list(*, segment: Segment, query, params: ListParams) -> QuerySet[Host]:
-    hosts = Host.objects.filter(segment=segment).select_related("segment")
-    hosts = apply_filters(HostFilterSet, query, hosts)
+    # Through the related manager every host shares the one segment object:
+    # no join, and half the model instances of a select_related.
+    hosts = apply_filters(HostFilterSet, query, segment.hosts.all())
     return paginate(hosts, params, marker_scope=Host.objects.all())
 
 
 def get_host(*, segment: Segment, uuid: str) -> Host:
-    return get_by_uuid(
-        Host.objects.filter(segment=segment).select_related("segment"), uuid, what="host"
-    )
+    return get_by_uuid(segment.hosts.all(), uuid, what="host")
 
 
 def get_host_by_name(*, name: str) -> Host:
