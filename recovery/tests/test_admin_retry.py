@@ -2,7 +2,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from notifications.models import Notification
-from recovery.tests.factories import NotificationFactory
+from notifications.tests.factories import NotificationFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -10,11 +10,12 @@ from django.test import Client
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from hosts.tests.factories import HostFactory
 from notifications.models import Notification
+from notifications.tests.factories import NotificationFactory
 from recovery import services
 from recovery.runs import Heartbeat
 from recovery.schedule import install_periodic_tasks
-from recovery.tests.factories import HostFactory, NotificationFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -202,7 +203,6 @@ def test_periodic_tasks_are_installed_and_kept():
 
 
 def test_the_retry_note_is_a_sentence_of_its_own(db):
-    from notifications.tests.factories import NotificationFactory
     from recovery.runs import Outcome, lease_deadline
     from recovery.services import claim_notification, end_notification
 

@@ -6,11 +6,13 @@ import pytest
 from django.utils import timezone
 
 from hosts.models import Host
+from hosts.tests.factories import HostFactory
 from notifications.models import Notification, RecoveryStep
+from notifications.tests.factories import NotificationFactory
 from recovery import services
-from recovery.tests.factories import HostFactory, NotificationFactory, SegmentFactory
 from recovery.tests.fake_nova import WorkerKilled
 from recovery.workflows.host_failure import STEPS
+from segments.tests.factories import SegmentFactory
 
 # Evacuations run in threads with their own connections: data must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)

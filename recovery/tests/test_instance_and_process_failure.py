@@ -3,9 +3,10 @@
 import pytest
 
 from hosts.models import Host
+from hosts.tests.factories import HostFactory
 from notifications.models import Notification, NotificationType
+from notifications.tests.factories import NotificationFactory
 from recovery import services
-from recovery.tests.factories import HostFactory, NotificationFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -4,8 +4,9 @@ import pytest
 from django.core.management import call_command
 
 from hosts.models import Host
-from recovery.tests.factories import HostFactory, SegmentFactory
+from hosts.tests.factories import HostFactory
 from segments.models import Segment
+from segments.tests.factories import SegmentFactory
 
 pytestmark = pytest.mark.django_db
 
