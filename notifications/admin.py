@@ -2,18 +2,8 @@
 
 from django.contrib import admin, messages
 
+from masakari_site.admin import ReadOnlyAdmin
 from notifications.models import Notification, RecoveryStep, RecoveryStepEvent, VMove
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ReadOnlyInline(admin.TabularInline):
