@@ -338,7 +338,10 @@ def main(argv=None) -> int:
     parser.add_argument("--seed-concurrency", type=int, default=4)
     parser.add_argument("--seed-time-cap", type=float, default=900.0)
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--note", default="", help="free text kept in the JSON (e.g. commit)")
     args = parser.parse_args(argv)
+    if args.note:
+        print(f"note: {args.note}", flush=True)
 
     targets = []
     if args.base_url:
@@ -443,7 +446,7 @@ def main(argv=None) -> int:
               "list p50 wants <= 0.25")
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"targets": dict(targets), "hosts": args.hosts,
+            json.dump({"targets": dict(targets), "note": args.note, "hosts": args.hosts,
                        "notifications": args.notifications, "rounds": args.rounds,
                        "date": now_iso(), "machine": os.uname().nodename,
                        "cpus": os.cpu_count(), "runs": runs, "summary": summary},

@@ -10,7 +10,10 @@ For each scenario (hosts list, notifications list, create) it prints
   * the wall time of a full request through Django's test client (middleware,
     DRF, auth, policy, rendering: everything but HTTP parsing and gunicorn);
   * a phase breakdown: SQL (count and time, via connection.execute_wrapper),
-    fetching rows into model instances, DRF serializer `.data`, JSON rendering;
+    fetching rows into model instances (the app's own selectors), serializer
+    `.data`, JSON rendering, and two what-ifs: the same rows through psycopg's C
+    timestamp parser instead of Django's Python one, and the notification page
+    rendered to JSON by PostgreSQL itself;
   * the top functions of a cProfile run, by own time and cumulative time.
 Create requests make real rows (and queue Celery messages on CELERY_BROKER_URL,
 default redis db 14, which it flushes at the end).
@@ -45,14 +48,72 @@ import django  # noqa: E402
 django.setup()
 
 from django.db import connection  # noqa: E402
+from django.http import QueryDict  # noqa: E402
 from django.test import Client  # noqa: E402
 from rest_framework.renderers import JSONRenderer  # noqa: E402
 
+from hosts import selectors as host_selectors  # noqa: E402
 from hosts.api.serializers import HostSerializer  # noqa: E402
 from hosts.models import Host  # noqa: E402
+from masakari_site.api.listing import parse_list_params  # noqa: E402
+from notifications import selectors as note_selectors  # noqa: E402
 from notifications.api.serializers import NotificationSerializer  # noqa: E402
 from notifications.models import Notification  # noqa: E402
 from segments.models import Segment  # noqa: E402
+
+
+def with_c_tz_loader(fn):
+    """Run fn with psycopg's C timestamptz parser instead of Django's Python one.
+
+    Django registers a Python subclass of psycopg's TimestamptzLoader (to pin
+    the time zone) and re-registers it on any cursor whose loader lacks a
+    matching `timezone`; this subclass keeps that attribute and hands the
+    parsing to psycopg_binary's C loader.
+    """
+    from psycopg.types.datetime import TimestamptzLoader
+    from psycopg_binary._psycopg import TimestamptzLoader as CLoader
+
+    class CTzLoader(TimestamptzLoader):
+        timezone = connection.timezone
+
+        def __init__(self, oid, context=None):
+            super().__init__(oid, context)
+            self._c = CLoader(oid, context)
+
+        def load(self, data):
+            return self._c.load(data)
+
+    connection.ensure_connection()
+    adapters = connection.connection.adapters
+    before = adapters.get_loader(1184, 0)  # timestamptz, text format
+    adapters.register_loader("timestamptz", CTzLoader)
+    try:
+        return fn()
+    finally:
+        adapters.register_loader("timestamptz", before)
+
+
+def _ts(column: str) -> str:
+    return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+
+
+def notifications_json_in_sql(limit: int) -> bytes:
+    """The whole list body rendered by PostgreSQL (json_agg over the page)."""
+    sql = f"""
+        SELECT coalesce(json_agg(json_build_object(
+            'id', id, 'notification_uuid', notification_uuid, 'type', type,
+            'hostname', hostname, 'generated_time', {_ts('generated_time')},
+            'payload', payload, 'status', status, 'source_host_uuid', source_host_uuid,
+            'failover_segment_uuid', failover_segment_uuid, 'message', message,
+            'created_at', {_ts('created_at')}, 'updated_at', {_ts('updated_at')},
+            'deleted', deleted, 'deleted_at', {_ts('deleted_at')})
+            ORDER BY created_at DESC, id DESC), '[]')::text
+        FROM (SELECT * FROM {Notification._meta.db_table} WHERE NOT deleted
+              ORDER BY created_at DESC, id DESC LIMIT %s) page"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [limit])
+        body = cursor.fetchone()[0]
+    return b'{"notifications": ' + body.encode() + b"}"
 
 
 class SqlTimer:
@@ -143,30 +204,37 @@ def main() -> int:
     print(f"database {connection.settings_dict['NAME']}: "
           f"{Host.objects.count()} hosts, {Notification.objects.count()} notifications")
 
+    def list_params(limit, sort_fields):
+        return parse_list_params(QueryDict(f"limit={limit}"), sort_fields=sort_fields)
+
+    def host_rows():  # what the view lists: the app's own selector
+        return list(host_selectors.host_list(
+            segment=segment, query=QueryDict(""),
+            params=list_params(args.hosts, host_selectors.SORT_FIELDS)))
+
+    def note_rows():
+        return list(note_selectors.notification_list(
+            query=QueryDict(""),
+            params=list_params(args.notifications, note_selectors.NOTIFICATION_SORT_FIELDS)))
+
     if "hosts" in only:
-        def host_rows():
-            return list(Host.objects.filter(segment=segment).select_related("segment")
-                        .order_by("-created_at", "-id")[: args.hosts])
         rows = host_rows()
         data = HostSerializer(rows, many=True).data
         report("GET " + hosts_url, lambda: client.get(hosts_url), [
-            ("SQL + model instances (select_related)", host_rows),
+            ("SQL + model instances (hosts.selectors)", host_rows),
+            ("  same, psycopg's C timestamptz loader", lambda: with_c_tz_loader(host_rows)),
             ("same rows as .values() (no model instances)", lambda: list(
-                Host.objects.filter(segment=segment).order_by("-created_at", "-id")
-                .values()[: args.hosts])),
+                segment.hosts.order_by("-created_at", "-id").values()[: args.hosts])),
             ("HostSerializer(many=True).data", lambda: HostSerializer(rows, many=True).data),
             ("JSONRenderer().render(data)", lambda: JSONRenderer().render({"hosts": data})),
-            ("json.dumps(data, default=str)", lambda: json.dumps({"hosts": data}, default=str)),
         ], args.repeat, args.top)
 
     if "notifications" in only:
-        def note_rows():
-            return list(Notification.objects.order_by("-created_at", "-id")
-                        [: args.notifications])
         rows = note_rows()
         data = NotificationSerializer(rows, many=True).data
         report("GET " + notes_url, lambda: client.get(notes_url), [
-            ("SQL + model instances", note_rows),
+            ("SQL + model instances (notifications.selectors)", note_rows),
+            ("  same, psycopg's C timestamptz loader", lambda: with_c_tz_loader(note_rows)),
             ("same rows as .values() (no model instances)", lambda: list(
                 Notification.objects.order_by("-created_at", "-id")
                 .values()[: args.notifications])),
@@ -174,8 +242,8 @@ def main() -> int:
              lambda: NotificationSerializer(rows, many=True).data),
             ("JSONRenderer().render(data)",
              lambda: JSONRenderer().render({"notifications": data})),
-            ("json.dumps(data, default=str)",
-             lambda: json.dumps({"notifications": data}, default=str)),
+            ("what-if: PostgreSQL json_agg renders the body",
+             lambda: notifications_json_in_sql(args.notifications)),
         ], args.repeat, args.top)
 
     if "create" in only:

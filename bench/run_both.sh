@@ -45,5 +45,6 @@ for port in "$OURS_PORT" "$UPSTREAM_PORT"; do
 done
 
 python3 "$HERE/load.py" --target "ours=http://127.0.0.1:$OURS_PORT" \
-    --target "upstream=http://127.0.0.1:$UPSTREAM_PORT" --rounds 3 --json "$RESULT" "$@"
+    --target "upstream=http://127.0.0.1:$UPSTREAM_PORT" --rounds 3 --json "$RESULT" \
+    --note "ours at $(git -C "$HERE/.." describe --always --dirty 2>/dev/null || echo unknown)" "$@"
 echo "results: $RESULT"

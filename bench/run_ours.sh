@@ -81,5 +81,5 @@ if [ "$SERVE" = 1 ]; then
     exit 0
 fi
 python3 "$HERE/load.py" --base-url "http://127.0.0.1:$PORT" --label "ours" \
-    --json "$RESULT" "$@"
+    --json "$RESULT" --note "ours at $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo unknown)" "$@"
 echo "results: $RESULT"
