@@ -117,7 +117,7 @@ LOGIN_URL = "/admin/login/"
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["masakari_site.api.auth.ApiAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["masakari_site.api.policy.PolicyPermission"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["masakari_site.api.renderers.FastJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "masakari_site.api.schema.V1AutoSchema",
     "EXCEPTION_HANDLER": "masakari_site.api.errors.exception_handler",

@@ -35,9 +35,24 @@ def _as_is(value):
     return value
 
 
+def _memoized(represent):
+    """A nested object shared by every row (a host list's segment) is built once."""
+    seen: dict[int, tuple[object, object]] = {}
+
+    def convert(value):
+        hit = seen.get(id(value))
+        if hit is None or hit[0] is not value:
+            hit = seen[id(value)] = (value, represent(value))
+        return hit[1]
+
+    return convert
+
+
 def _converter(field: serializers.Field):
-    if isinstance(field, serializers.BaseSerializer):
+    if isinstance(field, serializers.ListSerializer):
         return field.to_representation
+    if isinstance(field, serializers.BaseSerializer):
+        return _memoized(field.to_representation)
     if isinstance(field, serializers.DateTimeField):
         return _timestamp
     if isinstance(field, serializers.UUIDField):
