@@ -55,6 +55,9 @@ def admin_connection():
     return openstack.connect(cloud="rig-admin", compute_api_version="2.74")
 
 
+BOOT_ATTEMPTS = 3
+
+
 def compute_index(host: str) -> int:
     return int(host.rsplit("-", 1)[1])
 
@@ -64,14 +67,29 @@ def boot_servers(conn, *, count: int, host: str, prefix: str, ha: bool = True) -
     flavor = compute.find_flavor("rig-tiny", ignore_missing=False)
     image = conn.image.find_image("rig-tiny", ignore_missing=False)
     metadata = {"HA_Enabled": "True"} if ha else {}
-    servers = [compute.create_server(name=f"{prefix}-{i:02d}", image_id=image.id,
-                                     flavor_id=flavor.id, networks="none", host=host,
-                                     metadata=metadata)
-               for i in range(count)]
-    ids = [server.id for server in servers]
-    wait_servers(conn, ids, lambda s: s.status == "ACTIVE" and not s.task_state,
-                 what="booted servers ACTIVE")
-    return ids
+    # A compute restarted by an earlier test is refused by the scheduler
+    # (NoValidHost) until it has cleaned up what was evacuated off it, a few
+    # seconds: boot again then, a bounded number of times.
+    for attempt in range(1, BOOT_ATTEMPTS + 1):
+        servers = [compute.create_server(name=f"{prefix}-{i:02d}", image_id=image.id,
+                                         flavor_id=flavor.id, networks="none", host=host,
+                                         metadata=metadata)
+                   for i in range(count)]
+        ids = [server.id for server in servers]
+        try:
+            wait_servers(conn, ids, lambda s: s.status == "ACTIVE" and not s.task_state,
+                         what="booted servers ACTIVE")
+            return ids
+        except ServersInError:
+            if attempt == BOOT_ATTEMPTS:
+                raise
+            delete_servers(conn, prefix)
+            time.sleep(10)
+    raise AssertionError("unreachable")
+
+
+class ServersInError(AssertionError):
+    pass
 
 
 def wait_servers(conn, ids: list[str], done, *, what: str, timeout: float = 300,
@@ -83,7 +101,7 @@ def wait_servers(conn, ids: list[str], done, *, what: str, timeout: float = 300,
         if len(servers) == len(ids) and all(done(s) for s in servers.values()):
             return servers
         if any(s.status == "ERROR" for s in servers.values()):
-            raise AssertionError(f"{what}: servers in ERROR")
+            raise ServersInError(f"{what}: servers in ERROR")
         if time.monotonic() > deadline:
             raise TimeoutError(f"{what}: not done after {timeout}s")
         time.sleep(interval)
