@@ -7,7 +7,12 @@ class MasakariSiteConfig(AppConfig):
     verbose_name = "Masakari site"
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
+        from masakari_site.db import use_c_timestamp_loader
+
         checks.register(check_policy)
+        connection_created.connect(use_c_timestamp_loader)
 
 
 def check_policy(app_configs, **kwargs) -> list[checks.CheckMessage]:
