@@ -3,7 +3,6 @@ from django.db.models import QuerySet
 from hosts.filters import HostFilterSet
 from hosts.models import Host
 from masakari_site.api.listing import ListParams, paginate
-from masakari_site.exceptions import Invalid
 from masakari_site.filters import apply_filters
 from masakari_site.selectors import get_by_uuid
 from segments.models import Segment
@@ -24,11 +23,3 @@ def host_list(*, segment: Segment, query, params: ListParams) -> QuerySet[Host]:
 
 def get_host(*, segment: Segment, uuid: str) -> Host:
     return get_by_uuid(segment.hosts.all(), uuid, what="host")
-
-
-def get_host_by_name(*, name: str) -> Host:
-    """The live host of that name; unknown names are the caller's mistake (400)."""
-    host = Host.objects.select_related("segment").filter(name=name).first()
-    if host is None:
-        raise Invalid(f"Host with name {name} could not be found.")
-    return host

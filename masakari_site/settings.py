@@ -122,7 +122,6 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "masakari_site.api.schema.V1AutoSchema",
     "EXCEPTION_HANDLER": "masakari_site.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%f",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Masakari-compatible instance HA API",

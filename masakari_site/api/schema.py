@@ -8,10 +8,7 @@ from drf_spectacular.utils import OpenApiParameter
 
 from masakari_site.api.microversions import HEADER_PATTERN
 
-MICROVERSION = OpenApiParameter(
-    "OpenStack-API-Version", OpenApiTypes.STR, OpenApiParameter.HEADER,
-    description="`instance-ha X.Y` (1.0 to 1.3, or `latest`); absent means 1.0.",
-)
+MICROVERSION_DESCRIPTION = "`instance-ha X.Y` (1.0 to 1.3, or `latest`); absent means 1.0."
 
 
 class V1AutoSchema(AutoSchema):
@@ -101,7 +98,7 @@ def add_faults_and_microversion(result, generator, request, public):
         # Other services' items are allowed and ignored; ours must be in range.
         "schema": {"type": "string", "pattern": HEADER_PATTERN,
                    "examples": ["instance-ha 1.3", "instance-ha latest"]},
-        "description": MICROVERSION.description,
+        "description": MICROVERSION_DESCRIPTION,
     }
     if settings.MASAKARI_AUTH == "noauth":
         # This server takes requests without a token; say so.
