@@ -1,5 +1,4 @@
 from datetime import timedelta
-from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -26,12 +25,6 @@ def body(hostname, type="COMPUTE_HOST", payload=None, generated_time="2026-11-24
 @pytest.fixture
 def host(db):
     return HostFactory(name="compute-1")
-
-
-@pytest.fixture
-def enqueued():
-    with mock.patch("recovery.tasks.process_notification.delay") as delay:
-        yield delay
 
 
 def test_create_is_202_stored_new_and_enqueued_after_commit(api, host, enqueued,
