@@ -1,4 +1,7 @@
-"""Every list answers with the same number of queries, whatever its length."""
+"""Every list answers with the same number of queries, whatever its length; a
+notification create with the same few statements at every microversion."""
+
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -69,3 +72,19 @@ def test_vmove_list(api):
     small = queries_for(api.at("1.3"), path)
     VMoveFactory.create_batch(30, notification=notification)
     assert queries_for(api.at("1.3"), path) == small
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+def test_notification_create(api, version):
+    """Lock the host, check for a duplicate, insert: the same at every microversion."""
+    HostFactory(name="compute-1")
+    body = {"notification": {"type": "COMPUTE_HOST", "hostname": "compute-1",
+                             "generated_time": "2026-11-24T10:00:00",
+                             "payload": {"event": "STOPPED", "host_status": "NORMAL",
+                                         "cluster_status": "OFFLINE"}}}
+    with mock.patch("recovery.tasks.process_notification.delay"), \
+            CaptureQueriesContext(connection) as captured:
+        response = api.at(version).post("/v1/notifications", body)
+    assert response.status_code == 202, response.content
+    statements = [query["sql"].split()[0] for query in captured]
+    assert statements == ["SAVEPOINT", "SELECT", "SELECT", "INSERT", "RELEASE"], captured

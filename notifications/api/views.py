@@ -63,11 +63,10 @@ class NotificationViewSet(V1ViewSet):
             **self.validated(NotificationCreateBody)["notification"]
         )
         # The same representation show returns; a new notification has no steps yet.
+        body = NotificationSerializer(notification).data
         if self.with_details:
-            notification = selectors.get_notification(uuid=notification.notification_uuid,
-                                                      with_details=True)
-        return Response({"notification": self.serialize(notification)},
-                        status=status.HTTP_202_ACCEPTED)
+            body["recovery_workflow_details"] = []
+        return Response({"notification": body}, status=status.HTTP_202_ACCEPTED)
 
 
 class VMoveViewSet(V1ViewSet):
