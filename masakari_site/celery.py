@@ -5,5 +5,5 @@ from celery import Celery
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "masakari_site.settings")
 
 app = Celery("masakari_site")
-app.config_from_object("django.conf:settings", namespace="CELERY")
+app.config_from_object("masakari_site.celery_settings:CONFIG")
 app.autodiscover_tasks()
