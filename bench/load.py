@@ -18,13 +18,19 @@ Standard library only. Against --base-url (127.0.0.1 only) it
      hosts          GET /v1/segments/{uuid}/hosts?limit=<hosts>
      notifications  GET /v1/notifications?limit=<notifications>
      create         POST /v1/notifications (PROCESS, distinct host/payload -> 202)
+     create-host    POST /v1/notifications as masakari-hostmonitor posts it
+                    (COMPUTE_HOST, no microversion header, i.e. 1.0): round-robin
+                    over the hosts, each lap with the next of 8 event/host_status/
+                    cluster_status payloads, so 8 x --hosts requests before a 409
+                    (run it against a fresh database: an identical notification
+                    within 180 s is a duplicate)
    and prints requests/s, p50, p95 (and p99, max, errors) per run, then a
    summary with the median over rounds.
 
 Several --target LABEL=URL are measured interleaved (each scenario run goes to
 every target in turn), so load from anything else on the machine hits them
 alike; with two targets the summary has first/second ratios.
-The create scenario runs last so the lists always see exactly the seeded rows.
+The create scenarios run last so the lists always see exactly the seeded rows.
 """
 
 import argparse
@@ -42,7 +48,11 @@ import uuid
 
 SEGMENT_NAME = "bench-segment"
 HOST_PREFIX = "bench-host-"
-SCENARIOS = ("hosts", "notifications", "create")
+SCENARIOS = ("hosts", "notifications", "create", "create-host")
+# What masakari-hostmonitor reports about a compute host (type COMPUTE_HOST).
+HOST_PAYLOADS = [{"event": event, "host_status": host_status, "cluster_status": cluster_status}
+                 for event in ("STOPPED", "STARTED") for host_status in ("NORMAL", "UNKNOWN")
+                 for cluster_status in ("OFFLINE", "ONLINE")]
 
 
 class Client:
@@ -110,6 +120,11 @@ def notification_body(hostname: str, process_name: str) -> dict:
         "type": "PROCESS", "hostname": hostname, "generated_time": now_iso(),
         "payload": {"event": "STOPPED", "process_name": process_name},
     }}
+
+
+def host_notification_body(hostname: str, payload: dict) -> dict:
+    return {"notification": {"type": "COMPUTE_HOST", "hostname": hostname,
+                             "generated_time": now_iso(), "payload": payload}}
 
 
 def run_parallel(make_client, items, concurrency: int, fn, deadline: float):
@@ -326,7 +341,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat every scenario run; the summary takes the median")
     parser.add_argument("--requests", type=int, default=None,
-                        help="request budget per scenario run (default: create 500, "
+                        help="request budget per scenario run (default: create, create-host 500, "
                              "hosts 200, notifications 60)")
     parser.add_argument("--time-cap", type=float, default=60.0,
                         help="seconds per scenario run, whatever the budget")
@@ -354,13 +369,13 @@ def main(argv=None) -> int:
     if not targets:
         parser.error("give --base-url or --target")
 
-    defaults = {"create": 500, "hosts": 200, "notifications": 60}
+    defaults = {"create": 500, "create-host": 500, "hosts": 200, "notifications": 60}
     args.requests_for = lambda name: args.requests or defaults[name]
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     for name in scenarios:
         if name not in SCENARIOS:
             parser.error(f"unknown scenario {name!r}")
-    scenarios.sort(key=SCENARIOS.index)  # create last: lists see only the seeded rows
+    scenarios.sort(key=SCENARIOS.index)  # creates last: lists see only the seeded rows
     concurrencies = [int(c) for c in args.concurrency.split(",")]
 
     clients = {label: functools.partial(Client, url, args.token, args.timeout)
@@ -379,12 +394,20 @@ def main(argv=None) -> int:
 
     run_tag = uuid.uuid4().hex[:8]
     serial = itertools.count()  # one sequence for every create run: never a 409
+    host_serial = itertools.count()  # the same for create-host
 
     def factory(name, seg):
         if name == "hosts":
             return lambda i: ("GET", f"/v1/segments/{seg}/hosts?limit={args.hosts}", None, 200)
         if name == "notifications":
             return lambda i: ("GET", f"/v1/notifications?limit={args.notifications}", None, 200)
+        if name == "create-host":  # a host/payload pair not seen in this run
+            def host_notification(i):
+                n = next(host_serial)
+                payload = HOST_PAYLOADS[n // args.hosts % len(HOST_PAYLOADS)]
+                return ("POST", "/v1/notifications",
+                        host_notification_body(host_name(n % args.hosts), payload), 202)
+            return host_notification
         # create: round-robin over the hosts, a payload never seen before
         return lambda i: ("POST", "/v1/notifications", notification_body(
             host_name(i % args.hosts), f"bench-{run_tag}-{next(serial)}"), 202)
