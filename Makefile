@@ -14,8 +14,10 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $@
 
+# Without an identity provider (OIDC_ISSUER), a first setup logs in with the
+# printed local admin password: the run command turns that on explicitly.
 run: $(VENV)/.installed
-	$(PY) manage.py serve
+	$(if $(OIDC_ISSUER),,MASAKARI_LOCAL_LOGIN=$${MASAKARI_LOCAL_LOGIN:-1}) $(PY) manage.py serve
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -51,13 +51,6 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     return value
 
 
-def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = os.environ.get(name) or default
-    if value not in choices:
-        raise ImproperlyConfigured(f"{name}={value!r}: expected one of {', '.join(choices)}")
-    return value
-
-
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:

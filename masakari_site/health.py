@@ -1,4 +1,4 @@
-"""Reachability of what the service depends on: database, broker, Keystone."""
+"""Reachability of what the service depends on: database, broker, Keystone, OIDC provider."""
 
 from dataclasses import dataclass
 
@@ -46,5 +46,19 @@ def check_keystone() -> Check:
         return Check("keystone", False, str(exc))
 
 
+def check_oidc_provider() -> Check:
+    from masakari_site import oidc
+
+    if not settings.OIDC_ISSUER:
+        return Check("oidc", True, "not configured")
+    try:
+        oidc.forget_provider()
+        jwks_uri = oidc.metadata()["jwks_uri"]
+        requests.get(jwks_uri, timeout=5).raise_for_status()
+        return Check("oidc", True, settings.OIDC_ISSUER)
+    except (oidc.ProviderUnavailable, KeyError, requests.RequestException) as exc:
+        return Check("oidc", False, str(exc))
+
+
 def run_checks() -> list[Check]:
-    return [check_database(), check_broker(), check_keystone()]
+    return [check_database(), check_broker(), check_keystone(), check_oidc_provider()]

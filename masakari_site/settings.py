@@ -10,7 +10,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from masakari_site.env import env_bool, env_choice, env_int, env_list, env_str
+from masakari_site.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("MASAKARI_VAR_DIR", str(BASE_DIR / "var")))
@@ -47,6 +47,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "masakari_site.api.middleware.RequestIdMiddleware",
+    # Outside the session and CSRF middleware, so that it sees their cookies.
+    "masakari_site.middleware.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "masakari_site.api.middleware.MicroversionMiddleware",
@@ -73,6 +75,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "masakari_site.dashboard.permissions.context",
             ],
         },
     },
@@ -111,7 +114,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/dashboard/"
+LOGOUT_REDIRECT_URL = "/login/?logged_out=1"
 
 # --- REST framework -------------------------------------------------------
 REST_FRAMEWORK = {
@@ -128,8 +133,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "The OpenStack Masakari v1 API (microversions 1.0-1.3).",
     "VERSION": "1.3",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "SERVE_AUTHENTICATION": [],
+    # The schema needs the same credentials as the API it describes.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_AUTHENTICATION": ["masakari_site.api.auth.ApiAuthentication"],
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/v1",
     "PREPROCESSING_HOOKS": ["masakari_site.api.schema.only_unprefixed_v1_routes"],
@@ -144,7 +150,14 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Authentication and policy -------------------------------------------
-MASAKARI_AUTH = env_choice("MASAKARI_AUTH", "noauth", ("noauth", "keystone"))
+# How API callers prove who they are: `noauth` (everyone is an admin; development
+# and CI only), or `keystone`, `oidc`, or both as `keystone,oidc`.
+MASAKARI_AUTH = ",".join(env_list("MASAKARI_AUTH", ["noauth"]))
+_auth_methods = set(MASAKARI_AUTH.split(","))
+if not _auth_methods <= {"noauth", "keystone", "oidc"} or (
+        "noauth" in _auth_methods and len(_auth_methods) > 1):
+    raise ImproperlyConfigured(
+        f"MASAKARI_AUTH={MASAKARI_AUTH!r}: expected noauth, keystone, oidc or keystone,oidc")
 # The project every noauth request belongs to.
 MASAKARI_NOAUTH_PROJECT_ID = env_str("MASAKARI_NOAUTH_PROJECT_ID", "noauth-project")
 KEYSTONE_AUTH_URL = env_str("KEYSTONE_AUTH_URL", "")
@@ -156,11 +169,74 @@ KEYSTONE_PROJECT_DOMAIN_NAME = env_str("KEYSTONE_PROJECT_DOMAIN_NAME", "Default"
 # Seconds a validated token is trusted before Keystone is asked again.
 KEYSTONE_TOKEN_CACHE_SECONDS = env_int("KEYSTONE_TOKEN_CACHE_SECONDS", 60)
 KEYSTONE_TIMEOUT = env_int("KEYSTONE_TIMEOUT", 10, minimum=1)
-if MASAKARI_AUTH == "keystone" and not (KEYSTONE_AUTH_URL and KEYSTONE_PASSWORD):
+if "keystone" in _auth_methods and not (KEYSTONE_AUTH_URL and KEYSTONE_PASSWORD):
     raise ImproperlyConfigured(
         "MASAKARI_AUTH=keystone needs KEYSTONE_AUTH_URL and KEYSTONE_PASSWORD "
         "(the service user that validates tokens)"
     )
+
+# OpenID Connect: people log in to the dashboard and admin through the
+# provider at OIDC_ISSUER (its endpoints come from its discovery document),
+# and with `oidc` in MASAKARI_AUTH the API takes its JWT access tokens.
+OIDC_ISSUER = env_str("OIDC_ISSUER", "").rstrip("/")
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID", "")
+OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET", "")
+OIDC_SCOPES = env_str("OIDC_SCOPES", "openid email profile")
+# The claim that names a person, and the claim whose values give roles:
+# with OIDC_ROLE_MAP (`group=role,…`) only mapped values count; without it,
+# the values are role names. Keystone's implied roles apply (admin → member → reader).
+OIDC_USERNAME_CLAIM = env_str("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_ROLES_CLAIM = env_str("OIDC_ROLES_CLAIM", "groups")
+OIDC_ROLE_MAP = {}
+for _pair in env_list("OIDC_ROLE_MAP", []):
+    _value, _sep, _role = _pair.partition("=")
+    if not (_sep and _value.strip() and _role.strip()):
+        raise ImproperlyConfigured(f"OIDC_ROLE_MAP: {_pair!r} is not VALUE=ROLE")
+    OIDC_ROLE_MAP.setdefault(_value.strip(), []).append(_role.strip())
+# API bearer tokens: the `aud` they must carry, the project claim (policy
+# rules may compare it), the accepted signing algorithms and clock leeway.
+OIDC_API_AUDIENCE = env_str("OIDC_API_AUDIENCE", OIDC_CLIENT_ID)
+OIDC_PROJECT_CLAIM = env_str("OIDC_PROJECT_CLAIM", "project_id")
+OIDC_SIGNING_ALGORITHMS = env_list("OIDC_SIGNING_ALGORITHMS", ["RS256"])
+OIDC_LEEWAY_SECONDS = env_int("OIDC_LEEWAY_SECONDS", 30)
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10, minimum=1)
+OIDC_VERIFY_SSL = env_bool("OIDC_VERIFY_SSL", True)
+if (OIDC_ISSUER or "oidc" in _auth_methods) and not (OIDC_ISSUER and OIDC_CLIENT_ID):
+    raise ImproperlyConfigured("OpenID Connect needs OIDC_ISSUER and OIDC_CLIENT_ID")
+if OIDC_ISSUER and not OIDC_CLIENT_SECRET:
+    raise ImproperlyConfigured("OIDC_ISSUER is set: OIDC_CLIENT_SECRET is needed to log people in")
+if "oidc" in _auth_methods and not OIDC_API_AUDIENCE:
+    raise ImproperlyConfigured("MASAKARI_AUTH=oidc needs OIDC_API_AUDIENCE")
+# Username and password logins of Django's own users: off unless asked for
+# (a first setup without an identity provider; `make run` turns it on when
+# no OIDC_ISSUER is set).
+MASAKARI_LOCAL_LOGIN = env_bool("MASAKARI_LOCAL_LOGIN", False)
+# The OIDC backend logs nobody in while OIDC_ISSUER is unset (no provider to ask).
+AUTHENTICATION_BACKENDS = ["masakari_site.oidc.OIDCBackend"] + (
+    ["django.contrib.auth.backends.ModelBackend"] if MASAKARI_LOCAL_LOGIN else [])
+# mozilla-django-oidc: endpoints are read from the provider's discovery
+# document at login time (masakari_site/oidc.py), not configured one by one.
+OIDC_RP_CLIENT_ID = OIDC_CLIENT_ID
+OIDC_RP_CLIENT_SECRET = OIDC_CLIENT_SECRET
+OIDC_RP_SCOPES = OIDC_SCOPES
+OIDC_RP_SIGN_ALGO = OIDC_SIGNING_ALGORITHMS[0] if OIDC_SIGNING_ALGORITHMS else "RS256"
+OIDC_OP_AUTHORIZATION_ENDPOINT = OIDC_OP_TOKEN_ENDPOINT = OIDC_OP_USER_ENDPOINT = None
+OIDC_OP_JWKS_ENDPOINT = None
+OIDC_USE_PKCE = True
+OIDC_STORE_ID_TOKEN = True
+OIDC_OP_LOGOUT_URL_METHOD = "masakari_site.oidc.provider_logout_url"
+OIDC_AUTHENTICATE_CLASS = "masakari_site.oidc.AuthenticationRequestView"
+LOGIN_REDIRECT_URL_FAILURE = "/login/?failed=1"
+# Sessions end after MASAKARI_SESSION_SECONDS or when the browser closes.
+SESSION_COOKIE_AGE = env_int("MASAKARI_SESSION_SECONDS", 8 * 3600, minimum=60)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+# Behind TLS (directly or X-Forwarded-Proto: https) cookies are marked Secure
+# (masakari_site/middleware.py) and HSTS is sent for SECURE_HSTS_SECONDS.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
 # A YAML or JSON file of policy rule overrides, as oslo.policy's policy.yaml.
 MASAKARI_POLICY_FILE = env_str("MASAKARI_POLICY_FILE", "")
 MASAKARI_POLICY: dict[str, str] = {}

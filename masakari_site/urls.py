@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularJSONAPIView
 
+from masakari_site import views
 from masakari_site.api import versions
 
 v1_patterns = [
@@ -18,6 +19,12 @@ urlpatterns = [
     re_path(r"^v1/(?P<project_id>[0-9a-f-]+)/", include(v1_patterns)),
     path("v1/", include(v1_patterns)),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
+    # People log in and out here, whether for the dashboard or the admin.
+    path("login/", views.login, name="login"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("oidc/", include("mozilla_django_oidc.urls")),
+    path("admin/login/", views.login),
+    path("admin/logout/", views.LogoutView.as_view()),
     path("admin/", admin.site.urls),
     path("dashboard/", include("masakari_site.dashboard.urls")),
 ]

@@ -33,7 +33,8 @@ DEFAULT_RULES: dict[str, str] = {
         for resource, actions in {
             "segments": ("index", "detail", "create", "update", "delete"),
             "os-hosts": ("index", "detail", "create", "update", "delete"),
-            "notifications": ("index", "detail", "create"),
+            # `retry` is this service's own: the dashboard's and admin's retry action.
+            "notifications": ("index", "detail", "create", "retry"),
             "vmoves": ("index", "detail"),
         }.items()
         for action in actions

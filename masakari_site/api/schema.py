@@ -66,13 +66,17 @@ def only_unprefixed_v1_routes(endpoints):
     ]
 
 
-class KeystoneTokenScheme(OpenApiAuthenticationExtension):
+class TokenSchemes(OpenApiAuthenticationExtension):
     target_class = "masakari_site.api.auth.ApiAuthentication"
-    name = "KeystoneToken"
+    name = ["KeystoneToken", "OIDCBearer"]
 
     def get_security_definition(self, auto_schema):
-        return {"type": "apiKey", "in": "header", "name": "X-Auth-Token",
-                "description": "A Keystone token (not needed when MASAKARI_AUTH=noauth)."}
+        return [
+            {"type": "apiKey", "in": "header", "name": "X-Auth-Token",
+             "description": "A Keystone token (MASAKARI_AUTH=keystone)."},
+            {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+             "description": "An OpenID Connect access token (MASAKARI_AUTH=oidc)."},
+        ]
 
 
 FAULT_SCHEMA = {
@@ -102,7 +106,7 @@ def add_faults_and_microversion(result, generator, request, public):
     }
     if settings.MASAKARI_AUTH == "noauth":
         # This server takes requests without a token; say so.
-        result["security"] = [{"KeystoneToken": []}, {}]
+        result["security"] = [{"KeystoneToken": []}, {"OIDCBearer": []}, {}]
     for path in result["paths"].values():
         for operation in path.values():
             operation.setdefault("parameters", []).append(header)

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from masakari_site import changes as services
-from masakari_site.dashboard import selectors
+from masakari_site.dashboard import permissions, selectors
 from masakari_site.dashboard.filters import HostFilter, NotificationFilter, SegmentFilter
 from masakari_site.dashboard.forms import HostForm, NewHostForm, SegmentForm
 from masakari_site.exceptions import MasakariError, NotFound
@@ -24,15 +24,16 @@ from notifications.models import ACTIVE_STATUSES, Notification
 LIVE_REFRESH_SECONDS = 2
 
 
-def dashboard_view(*, write: bool = False) -> Callable:
-    """Logged in to read; staff to change anything. An unknown uuid is a 404 page."""
+def dashboard_view(action: str) -> Callable:
+    """Logged in, and the policy rule for `action` (permissions.RULES) allows it.
+    An unknown uuid is a 404 page."""
 
     def decorate(view):
         @login_required
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs):
-            if write and not request.user.is_staff:
-                raise PermissionDenied("Changing the HA configuration needs a staff account.")
+            if not permissions.allowed(request, action):
+                raise PermissionDenied("The policy does not allow you to do this.")
             try:
                 return view(request, *args, **kwargs)
             except NotFound as exc:
@@ -57,7 +58,7 @@ def _fail(request: HttpRequest, exc: MasakariError) -> None:
 # --- overview ------------------------------------------------------------------
 
 @require_GET
-@dashboard_view()
+@dashboard_view("notification_index")
 def overview(request):
     return render(request, "dashboard/overview.html", {
         "overview": selectors.overview(page=request.GET.get("page")),
@@ -66,7 +67,7 @@ def overview(request):
 
 
 @require_GET
-@dashboard_view()
+@dashboard_view("notification_index")
 def active_recoveries(request):
     return render(request, "dashboard/_active_recoveries.html",
                   {"active": selectors.active_recoveries()})
@@ -75,7 +76,7 @@ def active_recoveries(request):
 # --- segments ------------------------------------------------------------------
 
 @require_GET
-@dashboard_view()
+@dashboard_view("segment_index")
 def segment_list(request):
     segments = SegmentFilter(request.GET, queryset=selectors.segments_with_counts()
                              .order_by("name", "id"))
@@ -83,7 +84,7 @@ def segment_list(request):
 
 
 @require_GET
-@dashboard_view()
+@dashboard_view("segment_detail")
 def segment_detail(request, uuid):
     segment = selectors.get_segment(uuid=uuid)
     hosts = HostFilter(request.GET, queryset=selectors.hosts_with_state()
@@ -95,7 +96,7 @@ def segment_detail(request, uuid):
 
 
 @require_http_methods(["GET", "POST"])
-@dashboard_view(write=True)
+@dashboard_view("segment_create")
 def segment_create(request):
     form = SegmentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -113,7 +114,7 @@ def segment_create(request):
 
 
 @require_http_methods(["GET", "POST"])
-@dashboard_view(write=True)
+@dashboard_view("segment_update")
 def segment_edit(request, uuid):
     segment = selectors.get_segment(uuid=uuid)
     form = SegmentForm.for_segment(segment, data=request.POST or None)
@@ -132,7 +133,7 @@ def segment_edit(request, uuid):
 
 
 @require_POST
-@dashboard_view(write=True)
+@dashboard_view("segment_update")
 def segment_enable(request, uuid):
     segment = selectors.get_segment(uuid=uuid)
     enabled = request.POST.get("enabled") == "true"
@@ -148,7 +149,7 @@ def segment_enable(request, uuid):
 
 
 @require_http_methods(["GET", "POST"])
-@dashboard_view(write=True)
+@dashboard_view("segment_delete")
 def segment_delete(request, uuid):
     segment = selectors.get_segment(uuid=uuid)
     if request.method == "POST":
@@ -168,14 +169,14 @@ def segment_delete(request, uuid):
 # --- hosts ---------------------------------------------------------------------
 
 @require_GET
-@dashboard_view()
+@dashboard_view("host_index")
 def host_list(request):
     hosts = HostFilter(request.GET, queryset=selectors.hosts_with_state().order_by("name", "id"))
     return render(request, "dashboard/host_list.html", _list_context(request, hosts))
 
 
 @require_GET
-@dashboard_view()
+@dashboard_view("host_detail")
 def host_detail(request, uuid):
     host = selectors.get_host(uuid=uuid)
     return render(request, "dashboard/host_detail.html", {
@@ -185,7 +186,7 @@ def host_detail(request, uuid):
 
 
 @require_http_methods(["GET", "POST"])
-@dashboard_view(write=True)
+@dashboard_view("host_create")
 def host_create(request):
     # ?segment=<uuid> preselects the segment (the "Add host" button of a segment page).
     form = NewHostForm(request.POST or None, initial={"segment": request.GET.get("segment")})
@@ -204,7 +205,7 @@ def host_create(request):
 
 
 @require_http_methods(["GET", "POST"])
-@dashboard_view(write=True)
+@dashboard_view("host_update")
 def host_edit(request, uuid):
     host = selectors.get_host(uuid=uuid)
     form = HostForm.for_host(host, data=request.POST or None)
@@ -222,7 +223,7 @@ def host_edit(request, uuid):
 
 
 @require_POST
-@dashboard_view(write=True)
+@dashboard_view("host_update")
 def host_maintenance(request, uuid):
     host = selectors.get_host(uuid=uuid)
     on = request.POST.get("on_maintenance") == "true"
@@ -237,7 +238,7 @@ def host_maintenance(request, uuid):
 
 
 @require_http_methods(["GET", "POST"])
-@dashboard_view(write=True)
+@dashboard_view("host_delete")
 def host_delete(request, uuid):
     host = selectors.get_host(uuid=uuid)
     if request.method == "POST":
@@ -257,7 +258,7 @@ def host_delete(request, uuid):
 # --- notifications -----------------------------------------------------------------
 
 @require_GET
-@dashboard_view()
+@dashboard_view("notification_index")
 def notification_list(request):
     notifications = NotificationFilter(
         request.GET, queryset=Notification.objects.order_by("-generated_time", "-id"))
@@ -278,7 +279,7 @@ def _notification_live_context(uuid: str) -> dict:
 
 
 @require_GET
-@dashboard_view()
+@dashboard_view("notification_detail")
 def notification_detail(request, uuid):
     context = _notification_live_context(uuid)
     notification = context["notification"]
@@ -291,14 +292,14 @@ def notification_detail(request, uuid):
 
 
 @require_GET
-@dashboard_view()
+@dashboard_view("notification_detail")
 def notification_recovery(request, uuid):
     """The live part of the detail page, fetched again while the recovery runs."""
     return render(request, "dashboard/_recovery.html", _notification_live_context(uuid))
 
 
 @require_POST
-@dashboard_view(write=True)
+@dashboard_view("notification_retry")
 def notification_retry(request, uuid):
     notification = selectors.get_notification(uuid=uuid)
     try:

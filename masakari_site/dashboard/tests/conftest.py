@@ -1,16 +1,40 @@
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from masakari_site.api import policy
+
+
+def user_with_roles(username: str, *roles: str):
+    """A Django user whose groups are Keystone-style role names, as an OIDC login makes them."""
+    user = get_user_model().objects.create_user(username, password="pw")
+    user.groups.set([Group.objects.get_or_create(name=role)[0] for role in roles])
+    return user
 
 
 @pytest.fixture
 def staff(db):
-    return get_user_model().objects.create_user("operator", password="pw", is_staff=True)
+    """An operator with the admin role: may look and change."""
+    return user_with_roles("operator", "admin")
 
 
 @pytest.fixture
-def viewer(db):
-    """Logged in, but not staff: may look, may not change anything."""
-    return get_user_model().objects.create_user("viewer", password="pw")
+def readers_may_look(settings):
+    """The policy override an operator makes so that readers see the dashboard."""
+    settings.MASAKARI_POLICY = {
+        f"os_masakari_api:{resource}:{action}": "role:reader"
+        for resource in ("segments", "os-hosts", "notifications")
+        for action in ("index", "detail")
+    }
+    policy.rules.cache_clear()
+    yield
+    policy.rules.cache_clear()
+
+
+@pytest.fixture
+def viewer(db, readers_may_look):
+    """Logged in with the reader role: may look, may not change anything."""
+    return user_with_roles("viewer", "reader")
 
 
 @pytest.fixture

@@ -78,9 +78,12 @@ def no_broker(monkeypatch):
 
 
 @pytest.fixture
-def operator(transactional_db):
+def operator(transactional_db, settings):
+    """An admin who logs in with a password (local login turned on, as `make run` does)."""
+    settings.MASAKARI_LOCAL_LOGIN = True
+    settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
     return get_user_model().objects.create_user("operator", password="s3cret-pw",
-                                                is_staff=True)
+                                                is_superuser=True)
 
 
 def shoot(page, name: str) -> None:
@@ -94,11 +97,11 @@ def shoot(page, name: str) -> None:
 
 def log_in(page, base_url: str) -> None:
     page.goto(base_url + "/")
-    assert "/admin/login/" in page.url  # the root sends a browser to the dashboard's login
+    assert "/login/" in page.url  # the root sends a browser to the dashboard's login
     shoot(page, "00-login")
     page.fill("#id_username", "operator")
     page.fill("#id_password", "s3cret-pw")
-    page.click("input[type=submit]")
+    page.click("button[type=submit]")
     page.wait_for_url(base_url + "/dashboard/")
 
 

@@ -37,15 +37,33 @@ READ_PAGES = ["/dashboard/", "/dashboard/segments/", "/dashboard/hosts/",
 def test_anonymous_users_are_sent_to_the_login(client, url):
     response = client.get(url)
     assert response.status_code == 302
-    assert response["Location"] == f"/admin/login/?next={url}"
+    assert response["Location"] == f"/login/?next={url}"
 
 
 @pytest.mark.parametrize("url", READ_PAGES)
-def test_any_logged_in_user_may_look(viewer_client, url):
+def test_readers_may_look_when_the_policy_lets_them(viewer_client, url):
     assert viewer_client.get(url).status_code == 200
 
 
-def test_non_staff_users_cannot_change_anything(viewer_client):
+@pytest.mark.parametrize("url", READ_PAGES)
+def test_by_default_the_policy_keeps_the_dashboard_to_admins(client, db, url):
+    from masakari_site.dashboard.tests.conftest import user_with_roles
+
+    client.force_login(user_with_roles("member-only", "member"))
+    assert client.get(url).status_code == 403
+
+
+def test_a_superuser_is_an_admin(client, db):
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.create_superuser("root", password="pw"))
+    host = HostFactory()
+    assert client.post(f"/dashboard/hosts/{host.uuid}/maintenance/",
+                       {"on_maintenance": "true"}).status_code == 302
+    assert Host.objects.get(pk=host.pk).on_maintenance
+
+
+def test_non_admin_users_cannot_change_anything(viewer_client):
     host = HostFactory()
     failed = NotificationFactory(host=host, status="failed")
     segment_url = f"/dashboard/segments/{host.segment.uuid}"

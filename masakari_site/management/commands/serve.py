@@ -30,16 +30,23 @@ class Command(BaseCommand):
             call_command("migrate", interactive=False, verbosity=1)
         call_command("collectstatic", interactive=False, verbosity=0)
         call_command("setup_periodic_tasks")
-        login = ensure_first_admin(password_file=settings.VAR_DIR / "admin-password")
-        if login:
-            self.stdout.write(self.style.SUCCESS(
-                f"Created the first admin login: user {login.username!r}, password "
-                f"{login.password!r} (also in {login.password_file}). Log in at "
-                f"http://{bind}/admin/"))
+        if settings.MASAKARI_LOCAL_LOGIN:
+            login = ensure_first_admin(password_file=settings.VAR_DIR / "admin-password")
+            if login:
+                self.stdout.write(self.style.SUCCESS(
+                    f"Created the first admin login: user {login.username!r}, password "
+                    f"{login.password!r} (also in {login.password_file}). Log in at "
+                    f"http://{bind}/login/"))
+            self.stderr.write(self.style.WARNING(
+                "MASAKARI_LOCAL_LOGIN is on: Django users log in with a password. For a first "
+                "setup; set OIDC_ISSUER and turn it off for people to log in through OIDC."))
+        elif not settings.OIDC_ISSUER:
+            self.stderr.write(self.style.WARNING(
+                "Nobody can log in to the dashboard: set OIDC_ISSUER (or MASAKARI_LOCAL_LOGIN=1)."))
         if settings.MASAKARI_AUTH == "noauth":
             self.stderr.write(self.style.WARNING(
                 "MASAKARI_AUTH=noauth: every API request is treated as an admin. "
-                "For development and CI only; set MASAKARI_AUTH=keystone in production."))
+                "For development and CI only; in production set MASAKARI_AUTH=keystone or oidc."))
         python = sys.executable
         commands = {
             "web": [python, "-m", "gunicorn", "masakari_site.wsgi", "--bind", bind,

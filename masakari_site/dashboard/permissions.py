@@ -1,0 +1,48 @@
+"""What a dashboard user may do: the API's policy rules, judged for the
+logged-in user (see principal_for_user), so one policy serves both."""
+
+from masakari_site.api.policy import is_allowed
+from masakari_site.api.principal import Principal, principal_for_user
+
+RULES = {
+    "segment_index": "os_masakari_api:segments:index",
+    "segment_detail": "os_masakari_api:segments:detail",
+    "segment_create": "os_masakari_api:segments:create",
+    "segment_update": "os_masakari_api:segments:update",
+    "segment_delete": "os_masakari_api:segments:delete",
+    "host_index": "os_masakari_api:os-hosts:index",
+    "host_detail": "os_masakari_api:os-hosts:detail",
+    "host_create": "os_masakari_api:os-hosts:create",
+    "host_update": "os_masakari_api:os-hosts:update",
+    "host_delete": "os_masakari_api:os-hosts:delete",
+    "notification_index": "os_masakari_api:notifications:index",
+    "notification_detail": "os_masakari_api:notifications:detail",
+    "notification_retry": "os_masakari_api:notifications:retry",
+}
+
+
+def principal(request) -> Principal:
+    """The request's user as the policy sees them, worked out once per request."""
+    if not hasattr(request, "_principal"):
+        request._principal = principal_for_user(request.user)
+    return request._principal
+
+
+def allowed(request, action: str) -> bool:
+    return request.user.is_authenticated and is_allowed(RULES[action], principal(request))
+
+
+class Can:
+    """`{% if can.segment_create %}` in templates."""
+
+    def __init__(self, request):
+        self._request = request
+
+    def __getattr__(self, action: str) -> bool:
+        if action not in RULES:
+            raise AttributeError(action)
+        return allowed(self._request, action)
+
+
+def context(request) -> dict:
+    return {"can": Can(request)}

@@ -1,0 +1,227 @@
+"""OpenID Connect: the provider's metadata and keys, token checks, roles, login.
+
+One provider, named by OIDC_ISSUER. Its endpoints come from its discovery
+document (fetched once per process, again after a failure or an hour);
+its signing keys from its JWKS (PyJWKClient: cached, re-read when a token
+names an unknown key). The same checks serve the login's ID token and the
+API's bearer access tokens: signature with an accepted algorithm, `iss`,
+`aud`, `exp`/`nbf`/`iat` within OIDC_LEEWAY_SECONDS.
+"""
+
+import logging
+import threading
+import time
+from urllib.parse import urlencode
+
+import jwt
+import requests
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import SuspiciousOperation
+from django.db import transaction
+from django.http import Http404
+from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+from mozilla_django_oidc.views import OIDCAuthenticationRequestView
+
+from masakari_site.api.principal import Principal, expand_roles
+
+log = logging.getLogger(__name__)
+METADATA_TTL = 3600
+_lock = threading.Lock()
+_metadata: tuple[float, dict] | None = None
+_jwks: tuple[str, jwt.PyJWKClient] | None = None
+
+
+class InvalidToken(Exception):
+    """The token is not one this service accepts; the message says why."""
+
+
+class ProviderUnavailable(Exception):
+    """The identity provider could not be asked."""
+
+
+def metadata() -> dict:
+    """The provider's discovery document; ProviderUnavailable when unreachable."""
+    global _metadata
+    with _lock:
+        if _metadata is not None and time.monotonic() - _metadata[0] < METADATA_TTL:
+            return _metadata[1]
+    url = f"{settings.OIDC_ISSUER}/.well-known/openid-configuration"
+    try:
+        response = requests.get(url, timeout=settings.OIDC_TIMEOUT,
+                                verify=settings.OIDC_VERIFY_SSL)
+        response.raise_for_status()
+        document = response.json()
+    except (requests.RequestException, ValueError) as exc:
+        raise ProviderUnavailable(f"{url}: {exc}") from exc
+    if document.get("issuer", "").rstrip("/") != settings.OIDC_ISSUER:
+        raise ProviderUnavailable(
+            f"{url} names issuer {document.get('issuer')!r}, not {settings.OIDC_ISSUER!r}")
+    with _lock:
+        _metadata = (time.monotonic(), document)
+    return document
+
+
+def _jwks_client() -> jwt.PyJWKClient:
+    global _jwks
+    jwks_uri = metadata()["jwks_uri"]
+    with _lock:
+        if _jwks is None or _jwks[0] != jwks_uri:
+            _jwks = (jwks_uri, jwt.PyJWKClient(jwks_uri, cache_keys=True, lifespan=600,
+                                               timeout=settings.OIDC_TIMEOUT))
+        return _jwks[1]
+
+
+def forget_provider() -> None:
+    """Drop the cached metadata and keys (a test's provider restarted, say)."""
+    global _metadata, _jwks
+    with _lock:
+        _metadata = _jwks = None
+
+
+def decode(token: str, *, audience: str) -> dict:
+    """The claims of a JWT the provider signed for `audience`; InvalidToken otherwise."""
+    try:
+        key = _jwks_client().get_signing_key_from_jwt(token)
+    except jwt.PyJWKClientConnectionError as exc:
+        raise ProviderUnavailable(str(exc)) from exc
+    except jwt.PyJWKClientError as exc:
+        raise InvalidToken(f"no signing key for this token: {exc}") from None
+    except jwt.InvalidTokenError as exc:
+        raise InvalidToken(str(exc)) from None
+    try:
+        return jwt.decode(
+            token, key, algorithms=settings.OIDC_SIGNING_ALGORITHMS, audience=audience,
+            issuer=metadata()["issuer"], leeway=settings.OIDC_LEEWAY_SECONDS,
+            options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+        )
+    except jwt.InvalidTokenError as exc:
+        raise InvalidToken(str(exc)) from None
+
+
+def roles_from_claims(claims: dict) -> frozenset[str]:
+    values = claims.get(settings.OIDC_ROLES_CLAIM) or []
+    if isinstance(values, str):
+        values = values.split()
+    if settings.OIDC_ROLE_MAP:
+        roles = {role for value in values for role in settings.OIDC_ROLE_MAP.get(value, ())}
+    else:
+        roles = {str(value) for value in values}
+    return expand_roles(roles)
+
+
+def username_from_claims(claims: dict) -> str:
+    return str(claims.get(settings.OIDC_USERNAME_CLAIM) or claims.get("sub") or "")
+
+
+def principal_for_token(token: str) -> Principal:
+    """The caller an API bearer token speaks for; InvalidToken or ProviderUnavailable."""
+    claims = decode(token, audience=settings.OIDC_API_AUDIENCE)
+    if "nonce" in claims or claims.get("typ") == "ID":
+        # An ID token says who logged in to a client; it grants no API access.
+        raise InvalidToken("an ID token is not an access token")
+    return Principal(
+        user_id=str(claims["sub"]),
+        user_name=username_from_claims(claims),
+        project_id=str(claims.get(settings.OIDC_PROJECT_CLAIM) or ""),
+        roles=roles_from_claims(claims),
+    )
+
+
+class OIDCBackend(OIDCAuthenticationBackend):
+    """Dashboard and admin login: users made and kept up to date from claims.
+
+    A user's roles become the Django groups of the same names (admin,
+    member, reader, …); the admin role also makes them staff and superuser,
+    so the Django admin lets them in. Users are matched by OIDC_USERNAME_CLAIM.
+    """
+
+    def __init__(self, *args, **kwargs):
+        # The provider's endpoints are looked up at login (authenticate), so
+        # building the backend (done for every logged-in request) asks nothing.
+        self.UserModel = get_user_model()
+        self.OIDC_RP_CLIENT_ID = settings.OIDC_CLIENT_ID
+        self.OIDC_RP_CLIENT_SECRET = settings.OIDC_CLIENT_SECRET
+        self.OIDC_RP_SIGN_ALGO = settings.OIDC_RP_SIGN_ALGO
+        self.OIDC_RP_IDP_SIGN_KEY = None
+        self.OIDC_OP_TOKEN_ENDPOINT = self.OIDC_OP_USER_ENDPOINT = None
+        self.OIDC_OP_JWKS_ENDPOINT = None
+
+    def authenticate(self, request, **kwargs):
+        if not settings.OIDC_ISSUER or request is None or "code" not in request.GET:
+            return None
+        try:
+            provider = metadata()
+        except ProviderUnavailable as exc:
+            log.warning("OIDC login failed: %s", exc)
+            return None
+        self.OIDC_OP_TOKEN_ENDPOINT = provider["token_endpoint"]
+        self.OIDC_OP_USER_ENDPOINT = provider["userinfo_endpoint"]
+        self.OIDC_OP_JWKS_ENDPOINT = provider["jwks_uri"]
+        return super().authenticate(request, **kwargs)
+
+    def verify_token(self, token, **kwargs):
+        """The ID token: signed by the provider, for this client, not expired, our nonce."""
+        try:
+            claims = decode(token, audience=settings.OIDC_CLIENT_ID)
+        except (InvalidToken, ProviderUnavailable) as exc:
+            raise SuspiciousOperation(f"ID token rejected: {exc}") from None
+        if claims.get("nonce") != kwargs.get("nonce"):
+            raise SuspiciousOperation("ID token rejected: the nonce does not match")
+        return claims
+
+    def verify_claims(self, claims):
+        return bool(username_from_claims(claims))
+
+    def filter_users_by_claims(self, claims):
+        return self.UserModel.objects.filter(username=username_from_claims(claims))
+
+    def create_user(self, claims):
+        user = self.UserModel(username=username_from_claims(claims))
+        user.set_unusable_password()
+        return self.update_user(user, claims)
+
+    @transaction.atomic
+    def update_user(self, user, claims):
+        roles = roles_from_claims(claims)
+        user.email = claims.get("email", "") or ""
+        user.first_name = (claims.get("given_name") or "")[:150]
+        user.last_name = (claims.get("family_name") or "")[:150]
+        user.is_staff = user.is_superuser = "admin" in roles
+        user.save()
+        user.groups.set([Group.objects.get_or_create(name=role)[0] for role in sorted(roles)])
+        return user
+
+
+class AuthenticationRequestView(OIDCAuthenticationRequestView):
+    """Starts the login at the provider's authorization endpoint (from discovery)."""
+
+    def get(self, request):
+        if not settings.OIDC_ISSUER:
+            raise Http404("OpenID Connect is not configured.")
+        try:
+            self.OIDC_OP_AUTH_ENDPOINT = metadata()["authorization_endpoint"]
+        except ProviderUnavailable as exc:
+            log.warning("OIDC login cannot start: %s", exc)
+            from masakari_site.views import login_unavailable
+            return login_unavailable(request, "The identity provider cannot be reached.")
+        return super().get(request)
+
+
+def provider_logout_url(request) -> str:
+    """Where logging out sends the browser: the provider's end-session
+    endpoint when the user came through it, else the login page."""
+    local = request.build_absolute_uri(settings.LOGOUT_REDIRECT_URL)
+    id_token = request.session.get("oidc_id_token")
+    if not id_token:
+        return local
+    try:
+        end_session = metadata().get("end_session_endpoint")
+    except ProviderUnavailable:
+        end_session = None
+    if not end_session:
+        return local
+    query = urlencode({"id_token_hint": id_token, "post_logout_redirect_uri": local,
+                       "client_id": settings.OIDC_CLIENT_ID})
+    return f"{end_session}?{query}"

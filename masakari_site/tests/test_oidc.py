@@ -1,0 +1,307 @@
+"""OpenID Connect against a real provider (tests/oidc_provider): API bearer
+tokens, and the dashboard/admin login through the Django test client.
+
+Users: names starting with "admin" are in the provider's group ha-admins
+(mapped to the admin role), others in ha-users (member).
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+import pytest
+import requests
+from cryptography.hazmat.primitives import serialization
+from django.contrib.auth import get_user_model
+
+from masakari_site import oidc
+from masakari_site.testing import ApiClient, fault
+from masakari_site.tests.oidc_provider import API_AUDIENCE, rsa_private_jwk, start_provider
+from segments.models import Segment
+from segments.tests.factories import SegmentFactory
+
+pytestmark = pytest.mark.django_db
+
+SEGMENT = {"segment": {"name": "oidc-seg", "service_type": "COMPUTE", "recovery_method": "auto"}}
+
+
+@pytest.fixture(scope="module")
+def signing_key():
+    return rsa_private_jwk("shared-test-key")
+
+
+@pytest.fixture(scope="module")
+def provider(signing_key):
+    provider = start_provider("http://testserver", private_jwk=signing_key)
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(scope="module")
+def impostor(signing_key):
+    """Another provider signing with the very same key: only its issuer differs."""
+    provider = start_provider("http://testserver", private_jwk=signing_key)
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def oidc_on(settings, provider):
+    settings.MASAKARI_AUTH = "keystone,oidc"
+    settings.KEYSTONE_AUTH_URL = "http://127.0.0.1:9/v3"  # never asked: no X-Auth-Token here
+    settings.OIDC_ISSUER = provider.issuer
+    settings.OIDC_CLIENT_ID = settings.OIDC_RP_CLIENT_ID = "masakari-ui"
+    settings.OIDC_CLIENT_SECRET = settings.OIDC_RP_CLIENT_SECRET = "masakari-ui-secret"
+    settings.OIDC_RP_SCOPES = "openid email profile groups"
+    settings.OIDC_API_AUDIENCE = API_AUDIENCE
+    settings.OIDC_ROLE_MAP = {"ha-admins": ["admin"], "ha-users": ["member"]}
+    settings.AUTHENTICATION_BACKENDS = ["masakari_site.oidc.OIDCBackend"]
+    settings.MASAKARI_LOCAL_LOGIN = False
+    oidc.forget_provider()
+    yield provider
+    oidc.forget_provider()
+
+
+def bearer(client, token: str, version: str = "1.3") -> ApiClient:
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return ApiClient(client, version)
+
+
+# --- API bearer tokens --------------------------------------------------------------
+
+def test_an_admin_token_reads_and_writes(client, oidc_on):
+    api = bearer(client, oidc_on.access_token("admin-ann"))
+    assert api.get("/v1/segments").status_code == 200
+    created = api.post("/v1/segments", SEGMENT)
+    assert created.status_code == 201, created.content
+    assert Segment.objects.filter(name="oidc-seg").exists()
+
+
+def test_a_member_token_is_refused_every_write(client, oidc_on):
+    segment = SegmentFactory()
+    api = bearer(client, oidc_on.access_token("bob"))
+    host = {"host": {"name": "h1", "type": "COMPUTE", "control_attributes": "SSH"}}
+    notification = {"notification": {"type": "VM", "hostname": "h1",
+                                     "generated_time": "2026-01-02T03:04:05",
+                                     "payload": {"event": "LIFECYCLE", "instance_uuid": "x",
+                                                 "vir_domain_event": "STOPPED_FAILED"}}}
+    writes = [
+        ("post", "/v1/segments", SEGMENT),
+        ("put", f"/v1/segments/{segment.uuid}", {"segment": {"name": "renamed"}}),
+        ("delete", f"/v1/segments/{segment.uuid}", None),
+        ("post", f"/v1/segments/{segment.uuid}/hosts", host),
+        ("post", "/v1/notifications", notification),
+    ]
+    for method, path, body in writes:
+        response = api.delete(path) if method == "delete" else getattr(api, method)(path, body)
+        assert response.status_code == 403, (method, path, response.content)
+        assert fault(response)[0] == "forbidden"
+    assert Segment.objects.get(pk=segment.pk).name == segment.name
+
+
+def test_roles_come_from_the_mapped_groups_claim(client, oidc_on):
+    principal = oidc.principal_for_token(oidc_on.access_token("admin-ann"))
+    assert principal.user_name == "admin-ann" and principal.user_id == "admin-ann"
+    assert principal.roles == {"admin", "member", "reader"}
+    assert oidc.principal_for_token(oidc_on.access_token("bob")).roles == {"member", "reader"}
+
+
+def unauthorized(response) -> bool:
+    return (response.status_code == 401 and fault(response)[0] == "unauthorized"
+            and "Bearer" in response["WWW-Authenticate"])
+
+
+def test_no_token_is_401_naming_both_schemes(client, oidc_on):
+    response = ApiClient(client, "1.3").get("/v1/segments")
+    assert unauthorized(response)
+    assert response["WWW-Authenticate"].startswith('Keystone uri="http://127.0.0.1:9/v3"')
+
+
+def test_a_token_for_another_audience_is_401(client, oidc_on):
+    token = oidc_on.access_token("admin-ann", resource="urn:other:api")
+    assert jwt.decode(token, options={"verify_signature": False})["aud"] == "urn:other:api"
+    assert unauthorized(bearer(client, token).get("/v1/segments"))
+
+
+def test_a_token_from_another_issuer_is_401_even_with_the_same_key(client, oidc_on, impostor):
+    token = impostor.access_token("admin-ann")
+    # Same key, same kid: the signature checks out, the issuer does not.
+    assert jwt.get_unverified_header(token)["kid"] == "shared-test-key"
+    assert unauthorized(bearer(client, token).get("/v1/segments"))
+
+
+def test_an_expired_token_is_401(client, oidc_on, settings):
+    settings.OIDC_LEEWAY_SECONDS = 0
+    token = oidc_on.access_token("admin-ann", client="masakari-cli-short")
+    api = bearer(client, token)
+    assert api.get("/v1/segments").status_code == 200
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    for _ in range(50):  # the token lives 2 s
+        if time.time() > expires + 1:
+            break
+        time.sleep(0.1)
+    assert unauthorized(api.get("/v1/segments"))
+
+
+def _forge(claims: dict, key: dict, **header) -> str:
+    return jwt.encode(claims, jwt.PyJWK(key).key, algorithm="RS256",
+                      headers={"kid": "shared-test-key", "typ": "at+jwt", **header})
+
+
+def _segment(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def _hs256(claims: dict, secret: bytes) -> str:
+    """Signed with HMAC over the provider's public key: the old algorithm-confusion trick."""
+    signing_input = f"{_segment({'alg': 'HS256', 'kid': 'shared-test-key'})}.{_segment(claims)}"
+    digest = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{base64.urlsafe_b64encode(digest).rstrip(b'=').decode()}"
+
+
+@pytest.mark.parametrize("how", ["other-key", "edited-claims", "alg-none", "hs256-public-key"])
+def test_forged_tokens_are_401(client, oidc_on, how):
+    genuine = oidc_on.access_token("bob")
+    claims = jwt.decode(genuine, options={"verify_signature": False})
+    claims["groups"] = ["ha-admins"]
+    if how == "other-key":
+        token = _forge(claims, rsa_private_jwk("shared-test-key"))
+    elif how == "edited-claims":
+        head, _, signature = genuine.split(".")
+        token = f"{head}.{_segment(claims)}.{signature}"
+    elif how == "alg-none":
+        token = f"{_segment({'alg': 'none', 'kid': 'shared-test-key'})}.{_segment(claims)}."
+    else:
+        public = requests.get(oidc_on.issuer + "/jwks", timeout=10).json()["keys"][0]
+        pem = jwt.PyJWK(public).key.public_bytes(serialization.Encoding.PEM,
+                                                 serialization.PublicFormat.SubjectPublicKeyInfo)
+        token = _hs256(claims, pem)
+    assert unauthorized(bearer(client, token).get("/v1/segments")), how
+    assert unauthorized(bearer(client, "not-a-jwt").get("/v1/segments"))
+
+
+def test_an_id_token_is_not_an_api_token(client, oidc_on, signing_key):
+    claims = {"iss": oidc_on.issuer, "aud": API_AUDIENCE, "sub": "admin-ann", "nonce": "n",
+              "iat": int(time.time()), "exp": int(time.time()) + 60, "groups": ["ha-admins"]}
+    assert unauthorized(bearer(client, _forge(claims, signing_key)).get("/v1/segments"))
+
+
+def test_the_provider_down_is_503_not_401(client, oidc_on, settings):
+    settings.OIDC_ISSUER = "http://127.0.0.1:9"
+    oidc.forget_provider()
+    response = bearer(client, oidc_on.access_token("admin-ann")).get("/v1/segments")
+    assert response.status_code == 503 and fault(response)[0] == "serviceUnavailable"
+
+
+# --- logging in to the dashboard and the admin ------------------------------------
+
+def log_in(client, provider, username: str, start: str = "/dashboard/"):
+    """Follow the redirects a browser would: here, to the provider, back to the callback."""
+    response = client.get(start)
+    while response.status_code == 302 and not response["Location"].startswith("http"):
+        response = client.get(response["Location"])
+    assert response["Location"].startswith(provider.issuer + "/auth?"), response["Location"]
+    query = parse_qs(urlsplit(response["Location"]).query)
+    assert query["code_challenge_method"] == ["S256"] and query["client_id"] == ["masakari-ui"]
+    browser = requests.Session()
+    first = browser.get(response["Location"], allow_redirects=False, timeout=10)
+    back = provider.sign_in(browser, first, username)
+    callback = urlsplit(back.headers["Location"])
+    assert callback.netloc == "testserver" and callback.path == "/oidc/callback/"
+    return client.get(f"{callback.path}?{callback.query}")
+
+
+def test_an_admin_logs_in_to_the_dashboard_and_the_admin(client, oidc_on):
+    landed = log_in(client, oidc_on, "admin-ann")
+    assert landed.status_code == 302 and landed["Location"] == "/dashboard/"
+    page = client.get("/dashboard/")
+    assert page.status_code == 200 and "admin-ann" in page.content.decode()
+    user = get_user_model().objects.get(username="admin-ann")
+    assert user.is_staff and user.is_superuser and user.email == "admin-ann@example.test"
+    assert sorted(user.groups.values_list("name", flat=True)) == ["admin", "member", "reader"]
+    assert not user.has_usable_password()
+    assert "Site administration" in client.get("/admin/").content.decode()
+
+
+def test_a_member_logs_in_but_may_not_change_anything(client, oidc_on):
+    log_in(client, oidc_on, "bob")
+    user = get_user_model().objects.get(username="bob")
+    assert not user.is_staff and not user.is_superuser
+    # The default policy keeps even reading to admins; writes certainly.
+    assert client.get("/dashboard/segments/").status_code == 403
+    assert client.post("/dashboard/segments/new/", {"name": "x", "service_type": "COMPUTE",
+                                                    "recovery_method": "auto"}).status_code == 403
+    admin = client.get("/admin/")
+    assert admin.status_code == 302
+    refused = client.get(admin["Location"])
+    assert refused.status_code == 403 and "does not allow" in refused.content.decode()
+
+
+def test_claims_update_the_user_at_each_login(client, oidc_on):
+    get_user_model().objects.create_user("admin-cy", email="old@example.test")
+    log_in(client, oidc_on, "admin-cy")
+    user = get_user_model().objects.get(username="admin-cy")
+    assert user.email == "admin-cy@example.test" and user.is_superuser
+
+
+def test_logout_ends_the_session_here_and_at_the_provider(client, oidc_on):
+    log_in(client, oidc_on, "admin-ann")
+    assert client.get("/logout/").status_code == 405  # a link cannot log anyone out
+    response = client.post("/logout/")
+    assert response.status_code == 302
+    target = urlsplit(response["Location"])
+    assert f"{target.scheme}://{target.netloc}{target.path}" == oidc_on.issuer + "/session/end"
+    query = parse_qs(target.query)
+    assert query["post_logout_redirect_uri"] == ["http://testserver/login/?logged_out=1"]
+    assert query["id_token_hint"][0].count(".") == 2
+    assert client.get("/dashboard/").status_code == 302
+
+
+def test_a_forged_callback_logs_nobody_in(client, oidc_on):
+    response = client.get("/oidc/callback/?code=made-up&state=made-up")
+    assert response.status_code in (302, 400)
+    assert client.get("/dashboard/").status_code == 302
+
+
+def test_local_passwords_are_off_by_default(client, oidc_on):
+    get_user_model().objects.create_superuser("root", password="pw")
+    response = client.post("/login/", {"username": "root", "password": "pw"})
+    assert response.status_code == 405
+    assert not client.login(username="root", password="pw")
+    assert client.get("/dashboard/").status_code == 302
+
+
+def test_local_passwords_when_turned_on(client, db, settings):
+    settings.MASAKARI_LOCAL_LOGIN = True
+    settings.AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+    get_user_model().objects.create_superuser("root", password="pw")
+    page = client.get("/login/")
+    assert page.status_code == 200 and 'name="password"' in page.content.decode()
+    response = client.post("/login/?next=/dashboard/hosts/",
+                           {"username": "root", "password": "pw", "next": "/dashboard/hosts/"})
+    assert response.status_code == 302 and response["Location"] == "/dashboard/hosts/"
+    assert client.get("/dashboard/hosts/").status_code == 200
+
+
+def test_security_headers(client, oidc_on):
+    response = client.get("/login/?logged_out=1")
+    assert response.status_code == 200
+    policy = response["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+
+
+def test_cookies_are_secure_behind_tls(client, oidc_on, settings):
+    plain = client.get("/dashboard/")
+    client.get(plain["Location"])  # the login page sets no session yet
+    response = client.get("/oidc/authenticate/", headers={"X-Forwarded-Proto": "https"})
+    assert response.cookies["sessionid"]["secure"] is True
+    assert response.cookies["sessionid"]["httponly"] is True
+    insecure = client.get("/oidc/authenticate/")
+    assert not insecure.cookies["sessionid"]["secure"]
