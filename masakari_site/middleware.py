@@ -1,15 +1,17 @@
 """Security headers for every response, and Secure cookies behind TLS."""
 
+import functools
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
 
-def _content_security_policy() -> str:
+@functools.lru_cache(maxsize=4)
+def content_security_policy(issuer: str) -> str:
     # The login form posts here; logging out redirects to the provider.
     form_targets = ["'self'"]
-    if settings.OIDC_ISSUER:
-        parts = urlsplit(settings.OIDC_ISSUER)
+    if issuer:
+        parts = urlsplit(issuer)
         form_targets.append(f"{parts.scheme}://{parts.netloc}")
     return "; ".join([
         "default-src 'self'", "img-src 'self' data:", "style-src 'self' 'unsafe-inline'",
@@ -25,11 +27,11 @@ class SecurityHeadersMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.policy = _content_security_policy()
 
     def __call__(self, request):
         response = self.get_response(request)
-        response.setdefault("Content-Security-Policy", self.policy)
+        response.setdefault("Content-Security-Policy",
+                            content_security_policy(settings.OIDC_ISSUER))
         if request.is_secure():
             for cookie in response.cookies.values():
                 cookie["secure"] = True

@@ -17,7 +17,9 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from hosts.models import Host
+from masakari_site import oidc
 from masakari_site.models import ObjectChange
+from masakari_site.tests.oidc_provider import start_provider
 from notifications.models import Notification, RecoveryStep, RecoveryStepEvent, VMove
 from notifications.tests.factories import NotificationFactory
 from segments.models import Segment
@@ -241,3 +243,57 @@ def test_keyboard_users_can_skip_to_the_content_and_see_focus(page, live_server,
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline == "solid"
 
+
+
+@pytest.fixture
+def provider(live_server, settings):
+    """A real OIDC provider that sends people back to the live server; the
+    service configured to log people in through it (and nothing else)."""
+    provider = start_provider(live_server.url)
+    settings.OIDC_ISSUER = provider.issuer
+    settings.OIDC_CLIENT_ID = settings.OIDC_RP_CLIENT_ID = "masakari-ui"
+    settings.OIDC_CLIENT_SECRET = settings.OIDC_RP_CLIENT_SECRET = "masakari-ui-secret"
+    settings.OIDC_RP_SCOPES = "openid email profile groups"
+    settings.OIDC_ROLE_MAP = {"ha-admins": ["admin"], "ha-users": ["member"]}
+    settings.AUTHENTICATION_BACKENDS = ["masakari_site.oidc.OIDCBackend"]
+    settings.MASAKARI_LOCAL_LOGIN = False
+    oidc.forget_provider()
+    yield provider
+    provider.stop()
+    oidc.forget_provider()
+
+
+def test_oidc_login_to_the_dashboard_and_the_admin_and_back_out(page, live_server, provider):
+    base = live_server.url
+    page.goto(base + "/dashboard/")
+    # Straight on to the provider's login page.
+    page.wait_for_url(provider.issuer + "/interaction/**")
+    shoot(page, "oidc-01-provider-login")
+    page.fill("input[name=login]", "admin-ann")
+    page.fill("input[name=password]", "any")
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=Authorize")  # the consent page
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/dashboard/")
+    expect(page.locator(".user")).to_contain_text("admin-ann")
+    expect(page.locator(".user")).not_to_contain_text("read only")
+    shoot(page, "oidc-02-dashboard")
+    user = get_user_model().objects.get(username="admin-ann")
+    assert user.is_superuser and user.groups.filter(name="admin").exists()
+
+    page.goto(base + "/admin/")
+    expect(page.locator("body")).to_contain_text("Site administration")
+
+    page.goto(base + "/dashboard/")
+    page.click("text=Log out")
+    page.wait_for_url(provider.issuer + "/session/end**")
+    shoot(page, "oidc-03-provider-logout")
+    page.click("text=Yes, sign me out")
+    page.wait_for_url(base + "/login/?logged_out=1")
+    expect(page.locator("main")).to_contain_text("You are logged out")
+    shoot(page, "oidc-04-logged-out")
+
+    # Logged out here and at the provider: the way back in asks for a login again.
+    page.goto(base + "/dashboard/")
+    page.wait_for_url(provider.issuer + "/interaction/**")
+    expect(page.locator("input[name=login]")).to_be_visible()
