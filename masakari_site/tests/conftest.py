@@ -1,6 +1,7 @@
 import pytest
 
 from masakari_site.tests.keystone import Keystone, start_keystone
+from masakari_site.tests.oidc_provider import Provider, start_provider
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +26,19 @@ def keystone() -> Keystone:
     server = start_keystone()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Provider:
+    """A real OpenID Connect provider (tests/oidc_provider), started once."""
+    provider = start_provider()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(scope="session")
+def federated_keystone(keystone, oidc_provider) -> Keystone:
+    """The session's Keystone trusting `oidc_provider` as identity provider
+    `testop`, protocol `openid` (see Keystone.federate)."""
+    keystone.federate(oidc_provider.issuer)
+    return keystone

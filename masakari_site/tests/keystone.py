@@ -90,21 +90,63 @@ key_repository = {dir}/credential-keys
 # bcrypt at its default cost makes every password login slow.
 password_hash_rounds = 4
 [auth]
-methods = password,token,application_credential
+methods = password,token,application_credential,mapped,openid
+[openid]
+remote_id_attribute = OIDC-iss
+[federation]
+assertion_prefix = OIDC-
 [cache]
 enabled = false
 """
 
 # oslo.config parses sys.argv when Keystone initialises, and would reject
 # gunicorn's own arguments; hide them while the application is built.
+# Around Keystone, a stand-in for Apache's mod_auth_openidc in bearer mode:
+# on the federated login route (.../protocols/<protocol>/auth, the one
+# Location a deployment protects), an `Authorization: Bearer` token is checked at
+# the OIDC provider's userinfo endpoint (named in federation.json once
+# `Keystone.federate` has run), and its claims become OIDC-* environ
+# variables for Keystone's `openid` method, lists joined with ';'.
 WSGI_WRAPPER = """\
+import json
 import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 _argv, sys.argv = sys.argv, sys.argv[:1]
 from keystone.server import wsgi as _wsgi  # noqa: E402
 
-application = _wsgi.initialize_public_application()
+keystone = _wsgi.initialize_public_application()
 sys.argv = _argv
+FEDERATION = Path(__file__).with_name("federation.json")
+
+
+def _unauthorized(start_response):
+    start_response("401 Unauthorized", [("Content-Type", "text/plain")])
+    return [b"bearer token refused by the OIDC provider"]
+
+
+def application(environ, start_response):
+    header = environ.get("HTTP_AUTHORIZATION", "")
+    path = environ.get("PATH_INFO", "")
+    if not ("/OS-FEDERATION/" in path and "/protocols/" in path and path.endswith("/auth")
+            and FEDERATION.exists()):
+        return keystone(environ, start_response)
+    if not header.lower().startswith("bearer "):
+        return _unauthorized(start_response)
+    provider = json.loads(FEDERATION.read_text())
+    request = urllib.request.Request(provider["userinfo"], headers={"Authorization": header})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            claims = json.load(response)
+    except (urllib.error.URLError, ValueError):
+        return _unauthorized(start_response)
+    environ["REMOTE_USER"] = claims["sub"]
+    environ["OIDC-iss"] = provider["issuer"]
+    for name, value in claims.items():
+        environ["OIDC-" + name] = ";".join(value) if isinstance(value, list) else str(value)
+    return keystone(environ, start_response)
 """
 
 
@@ -306,6 +348,42 @@ class Keystone:
             self._admin("POST", "/endpoints", {"endpoint": {
                 "service_id": service["id"], "interface": interface, "url": url,
                 "region_id": REGION, "enabled": True}})
+
+    def federate(self, issuer: str, *, idp: str = "testop") -> None:
+        """Trust the OIDC provider at `issuer` (Keystone's openid method, as
+        behind mod_auth_openidc): its users land in group federated_users
+        (member on demo), and those with `ha-admins` in their groups claim
+        also in ha_admins (admin on demo)."""
+        (self.folder / "federation.json").write_text(json.dumps(
+            {"issuer": issuer, "userinfo": issuer + "/me"}))
+        roles = {role["name"]: role["id"] for role in self._admin("GET", "/roles")["roles"]}
+        demo = self._admin("GET", "/projects?name=demo")["projects"][0]["id"]
+        for group, role in (("federated_users", "member"), ("ha_admins", "admin")):
+            group_id = self._admin("POST", "/groups", {"group": {
+                "name": group, "domain_id": "default"}})["group"]["id"]
+            self._admin("PUT", f"/projects/{demo}/groups/{group_id}/roles/{roles[role]}")
+        self._admin("PUT", f"/OS-FEDERATION/identity_providers/{idp}", {"identity_provider": {
+            "remote_ids": [issuer], "enabled": True, "domain_id": "default"}})
+        rules = [
+            {"local": [{"user": {"name": "{0}", "email": "{1}"}},
+                       {"group": {"name": "federated_users", "domain": {"id": "default"}}}],
+             "remote": [{"type": "OIDC-preferred_username"}, {"type": "OIDC-email"}]},
+            {"local": [{"group": {"name": "ha_admins", "domain": {"id": "default"}}}],
+             "remote": [{"type": "OIDC-groups", "any_one_of": ["ha-admins"]}]},
+        ]
+        self._admin("PUT", f"/OS-FEDERATION/mappings/{idp}_mapping",
+                    {"mapping": {"rules": rules}})
+        self._admin("PUT", f"/OS-FEDERATION/identity_providers/{idp}/protocols/openid",
+                    {"protocol": {"mapping_id": f"{idp}_mapping"}})
+
+    def federated_credentials(self, provider, username: str) -> dict[str, str]:
+        """keystoneauth's v3oidcaccesstoken arguments for `username` of the
+        federated OIDC `provider` (an access token its userinfo endpoint takes)."""
+        access_token = provider.access_token(username, client="masakari-ui",
+                                             scope="openid email profile groups")
+        return {"auth_url": self.auth_url, "identity_provider": "testop", "protocol": "openid",
+                "access_token": access_token, "project_name": "demo",
+                "project_domain_name": DOMAIN}
 
     def _create_test_users(self) -> None:
         roles = {role["name"]: role["id"] for role in self._admin("GET", "/roles")["roles"]}

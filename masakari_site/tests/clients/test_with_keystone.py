@@ -117,3 +117,30 @@ def test_processmonitor_logs_in_as_the_service_user(clients, keystone, secured_s
                          refused), refused
     finally:
         admin_call(secured_service, keystone, "DELETE", f"/segments/{segment_uuid}")
+
+
+def test_cli_with_an_oidc_access_token_through_federation(clients, secured_service,
+                                                           federated_keystone, oidc_provider,
+                                                           tmp_path):
+    """`openstack --os-auth-type v3oidcaccesstoken`: the OIDC provider's token
+    becomes a Keystone token, which this server takes like any other."""
+    clouds = {
+        name: {"auth_type": "v3oidcaccesstoken", "region_name": "RegionOne",
+               "auth": federated_keystone.federated_credentials(oidc_provider, user)}
+        for name, user in (("oidc-admin", "admin-cli"), ("oidc-member", "carl"))
+    }
+    (tmp_path / "clouds.yaml").write_text(json.dumps({"clouds": clouds}))
+    env = {name: {**clients.env, "OS_CLIENT_CONFIG_FILE": str(tmp_path / "clouds.yaml"),
+                  "OS_CLOUD": name} for name in clouds}
+    name = unique("oidc-segment")
+
+    created = json.loads(clients.run_openstack(
+        "segment", "create", name, "auto", "COMPUTE", "-f", "json",
+        env=env["oidc-admin"]).stdout)
+    shown = json.loads(clients.run_openstack(
+        "segment", "show", created["uuid"], "-f", "json", env=env["oidc-admin"]).stdout)
+    refused = clients.run_openstack("segment", "create", unique("nope"), "auto", "COMPUTE",
+                                    check=False, env=env["oidc-member"])
+
+    assert shown["name"] == name
+    assert refused.returncode != 0 and "ForbiddenException: 403" in refused.stderr
