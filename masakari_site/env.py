@@ -5,6 +5,8 @@ rather than surfacing later as odd behaviour.
 """
 
 import os
+import secrets
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -56,3 +58,28 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def secret_key_file(path: Path) -> str:
+    """The installation's own random secret key, made on first use (mode 0600).
+
+    For a service whose processes share one machine; several machines share
+    DJANGO_SECRET_KEY instead. Never a guessable default: whoever knows the
+    key can forge a logged-in session.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(50) + "\n")
+        try:
+            os.link(draft, path)  # atomic: of two first starts, one key wins
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise ImproperlyConfigured(f"{path} holds no usable secret key; delete it")
+    return key

@@ -10,18 +10,13 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from masakari_site.env import env_bool, env_int, env_list, env_str
+from masakari_site.env import env_bool, env_int, env_list, env_str, secret_key_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("MASAKARI_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and env_bool("MASAKARI_REQUIRE_SECRET_KEY", False):
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set")
-    # A per-checkout development key; production sets DJANGO_SECRET_KEY.
-    SECRET_KEY = "insecure-development-key-" + str(BASE_DIR)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "") or secret_key_file(VAR_DIR / "secret-key")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 USE_X_FORWARDED_HOST = True

@@ -18,6 +18,8 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from django.contrib.auth import get_user_model
 
+from hosts.models import Host
+from hosts.tests.factories import HostFactory
 from masakari_site import oidc
 from masakari_site.testing import ApiClient, fault
 from masakari_site.tests.oidc_provider import API_AUDIENCE, rsa_private_jwk, start_provider
@@ -83,6 +85,8 @@ def test_an_admin_token_reads_and_writes(client, oidc_on):
 
 def test_a_member_token_is_refused_every_write(client, oidc_on):
     segment = SegmentFactory()
+    existing = HostFactory(segment=segment)
+    host_url = f"/v1/segments/{segment.uuid}/hosts/{existing.uuid}"
     api = bearer(client, oidc_on.access_token("bob"))
     host = {"host": {"name": "h1", "type": "COMPUTE", "control_attributes": "SSH"}}
     notification = {"notification": {"type": "VM", "hostname": "h1",
@@ -94,6 +98,8 @@ def test_a_member_token_is_refused_every_write(client, oidc_on):
         ("put", f"/v1/segments/{segment.uuid}", {"segment": {"name": "renamed"}}),
         ("delete", f"/v1/segments/{segment.uuid}", None),
         ("post", f"/v1/segments/{segment.uuid}/hosts", host),
+        ("put", host_url, {"host": {"on_maintenance": "true"}}),
+        ("delete", host_url, None),
         ("post", "/v1/notifications", notification),
     ]
     for method, path, body in writes:
@@ -101,6 +107,7 @@ def test_a_member_token_is_refused_every_write(client, oidc_on):
         assert response.status_code == 403, (method, path, response.content)
         assert fault(response)[0] == "forbidden"
     assert Segment.objects.get(pk=segment.pk).name == segment.name
+    assert Host.objects.filter(pk=existing.pk, on_maintenance=False).exists()
 
 
 def test_roles_come_from_the_mapped_groups_claim(client, oidc_on):
