@@ -29,3 +29,9 @@ if ! up 6379; then
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
   wait_port 6379
 fi
+
+# The tests' OpenID Connect provider runs on Node.js (installed with npm).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "installing Node.js and npm"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+fi
