@@ -7,12 +7,16 @@ class MasakariSiteConfig(AppConfig):
     verbose_name = "Masakari site"
 
     def ready(self) -> None:
+        from django.core.signals import request_finished, request_started
         from django.db.backends.signals import connection_created
 
+        from masakari_site import after_response
         from masakari_site.db import use_c_timestamp_loader
 
         checks.register(check_policy)
         connection_created.connect(use_c_timestamp_loader)
+        request_started.connect(after_response.open_request)
+        request_finished.connect(after_response.finish_request)
 
 
 def check_policy(app_configs, **kwargs) -> list[checks.CheckMessage]:

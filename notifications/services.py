@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import transaction
 
 from hosts.models import Host
+from masakari_site.after_response import after_response
 from masakari_site.exceptions import Conflict, Invalid
 from notifications.models import ACTIVE_STATUSES, Notification
 
@@ -28,7 +29,15 @@ def _is_duplicate(*, host_uuid: UUID, type: str, generated_time: datetime, paylo
 
 
 def enqueue_processing(notification_id: int) -> None:
-    """Hand the notification to a worker. A lost message is re-sent by beat."""
+    """Hand the notification to a worker. A lost message is re-sent by beat.
+
+    In a request this waits until the response has been sent: the row is
+    committed, and the client need not wait for the broker.
+    """
+    after_response(partial(_send_to_worker, notification_id))
+
+
+def _send_to_worker(notification_id: int) -> None:
     from recovery.tasks import process_notification
 
     try:
