@@ -122,6 +122,67 @@ def test_states_are_kept_across_evacuation(cloud):
     assert all(s.compute_host != "failed" for s in servers.values())
 
 
+def test_instances_are_planned_from_the_host_listing_not_fetched_one_by_one(cloud):
+    """The prepare step's listing says how to evacuate each instance."""
+    nova, _, failed = cloud
+    busy = nova.add_server("failed", task_state="rebooting")
+    owned = nova.add_server("failed", locked=True, locked_reason="mine")
+    plain = [nova.add_server("failed") for _ in range(6)]
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished", notification.message
+    assert nova.count("servers") == 1 and nova.count("get_server") == 0
+    assert nova.count("reset_server_state", busy) == 1
+    assert nova.count("lock_server", owned) == 0 and nova.servers_by_id[owned].is_locked
+    assert all(nova.count("lock_server", s) == 1 for s in [busy, *plain])
+
+
+class FakeClock:
+    """time.monotonic/time.sleep for the engine: sleeping only moves the clock."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_a_later_round_plans_from_a_new_listing(cloud, monkeypatch, settings):
+    """After the scheduler round failed, the reserved-host round sees Nova as it is now,
+    although the last listing is younger than VERIFY_INTERVAL."""
+    clock = FakeClock()
+    monkeypatch.setattr("recovery.workflows.host_failure.time", clock)
+    monkeypatch.setattr("recovery.runs.time", clock)
+    settings.VERIFY_INTERVAL = 60
+    nova, segment, failed = cloud
+    segment.recovery_method = "auto_priority"
+    segment.save()
+    nova.add_service("reserve")
+    HostFactory(name="reserve", segment=segment, reserved=True)
+    server = nova.add_server("failed")
+    nova.fail("evacuate_server", 400, host=None)  # the scheduler finds no host
+    unlock = nova.unlock_server
+
+    def owner_locks_it_right_after(server_id):
+        unlock(server_id)
+        found = nova.servers_by_id[server_id]
+        found.is_locked, found.locked_reason = True, "owner"
+
+    monkeypatch.setattr(nova, "unlock_server", owner_locks_it_right_after)
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished", notification.message
+    assert nova.servers_by_id[server].compute_host == "reserve"
+    # The owner's lock is seen, so left alone: locked once (round one), unlocked once.
+    assert nova.count("lock_server", server) == 1
+    assert nova.servers_by_id[server].locked_reason == "owner"
+
+
 def test_an_instance_locked_by_its_owner_stays_locked(cloud):
     nova, _, failed = cloud
     owned = nova.add_server("failed", locked=True, locked_reason="mine")
@@ -252,7 +313,7 @@ def test_rh_priority_tries_the_next_reserved_host_then_the_scheduler(cloud):
 CALLS_BY_STEP = [
     "services", "update_service_forced_down", "disable_service",  # disable step
     "servers",  # prepare step
-    "get_server", "lock_server", "evacuate_server",  # evacuate step
+    "lock_server", "evacuate_server",  # evacuate step
     "servers_changed_since",  # confirming evacuations
 ]
 

@@ -59,11 +59,12 @@ def recover_host_failure(run: Run) -> str:
         raise RecoveryEnded(NotificationStatus.IGNORED, f"Ignored: unknown event {event!r}.")
 
     host = failed_host(run)
+    watch = ServerWatch(run.nova)
     run.plan(STEPS)
     put_host_on_maintenance(host=host)
     run.step(DISABLE_COMPUTE_SERVICE, disable_compute_service, host_name=host.name)
-    run.step(PREPARE_INSTANCES, prepare_instances, host_name=host.name)
-    run.step(EVACUATE_INSTANCES, evacuate_instances, host=host)
+    run.step(PREPARE_INSTANCES, prepare_instances, host_name=host.name, watch=watch)
+    run.step(EVACUATE_INSTANCES, evacuate_instances, host=host, watch=watch)
     moved = VMove.objects.filter(notification=run.notification,
                                  status=VMoveStatus.SUCCEEDED).count()
     return f"Recovered host {host.name}: {moved} instance(s) evacuated."
@@ -109,10 +110,11 @@ def is_ha_enabled(server: Server, *, key: str) -> bool:
         return False
 
 
-def prepare_instances(*, run: Run, progress: StepProgress, host_name: str) -> None:
+def prepare_instances(*, run: Run, progress: StepProgress, host_name: str,
+                      watch: "ServerWatch") -> None:
     """Choose the instances to evacuate and write one pending vmove each."""
     progress.note("Preparing instances for evacuation")
-    servers = run.nova.servers_on_host(host=host_name)
+    servers = watch.list_host(host=host_name)
     progress.note(f"Total instances running on failed host '{host_name}' is {len(servers)}", 0.3)
     key = settings.HA_ENABLED_INSTANCE_METADATA_KEY
     ha_enabled, others, in_error = [], [], []
@@ -172,7 +174,8 @@ def _destinations(method: str) -> list[str]:
     }[method]
 
 
-def evacuate_instances(*, run: Run, progress: StepProgress, host: Host) -> None:
+def evacuate_instances(*, run: Run, progress: StepProgress, host: Host,
+                       watch: "ServerWatch") -> None:
     """Evacuate every unfinished vmove, per the segment's recovery method."""
     method = host.segment.recovery_method
     vmoves = _unfinished_vmoves(run)
@@ -183,7 +186,8 @@ def evacuate_instances(*, run: Run, progress: StepProgress, host: Host) -> None:
         if not vmoves:
             break
         if destination == "scheduler":
-            evacuate_vmoves(run=run, progress=progress, vmoves=vmoves, target=SCHEDULER)
+            evacuate_vmoves(run=run, progress=progress, vmoves=vmoves, target=SCHEDULER,
+                            watch=watch)
         else:
             for reserved in reserved_hosts(host=host):
                 tried_reserved = True
@@ -194,7 +198,7 @@ def evacuate_instances(*, run: Run, progress: StepProgress, host: Host) -> None:
                     progress.note(f"Could not use reserved host '{reserved.name}': {exc}")
                     continue
                 evacuate_vmoves(run=run, progress=progress, vmoves=vmoves,
-                                target=reserved.name)
+                                target=reserved.name, watch=watch)
                 vmoves = _unfinished_vmoves(run)
                 if not vmoves:
                     break
@@ -246,10 +250,9 @@ def activate_reserved_host(*, run: Run, progress: StepProgress, reserved: Host,
 
 
 def evacuate_vmoves(*, run: Run, progress: StepProgress, vmoves: list[VMove],
-                    target: str | None) -> None:
+                    target: str | None, watch: "ServerWatch") -> None:
     """Evacuate several instances at a time (HOST_FAILURE_RECOVERY_THREADS)."""
     total = len(vmoves)
-    watch = ServerWatch(run.nova)
 
     def evacuate_one(vmove: VMove) -> None:
         try:
@@ -268,6 +271,8 @@ def evacuate_vmoves(*, run: Run, progress: StepProgress, vmoves: list[VMove],
         # list() re-raises what a thread raised beyond the vmove (lease lost,
         # worker killed) once every thread has stopped.
         list(pool.map(evacuate_one, vmoves))
+    # This round acted on its instances: a next one plans from a new listing.
+    watch.expire()
 
 
 def _done_share(run: Run, total: int) -> float:
@@ -277,14 +282,18 @@ def _done_share(run: Run, total: int) -> float:
 
 
 class ServerWatch:
-    """The instances of one evacuation round, seen through one listing per poll.
+    """The instances of one recovery, seen through as few listings as possible.
 
-    Many threads each GETting their instance every VERIFY_INTERVAL load
-    nova-api more than one listing of the servers changed since the round
-    began. An instance missing from the listing is fetched on its own.
+    Many threads each GETting their instance (before evacuating it, then
+    every VERIFY_INTERVAL until it is back) load nova-api far more than
+    listings do: the failed host's instances are listed once (the prepare
+    step's listing), then, while anyone waits, the servers changed since the
+    recovery began once per VERIFY_INTERVAL. An instance absent from every
+    listing so far (a resumed recovery skips the prepare step) is fetched on
+    its own.
     """
 
-    # Nova's clock may run behind ours: look back further than the round.
+    # Nova's clock may run behind ours: look back further than the recovery.
     CLOCK_MARGIN = timedelta(minutes=5)
 
     def __init__(self, nova: Nova):
@@ -294,14 +303,30 @@ class ServerWatch:
         self._servers: dict[str, Server] = {}
         self._fetched_at = float("-inf")
 
+    def expire(self) -> None:
+        """Make the next get() list the changes first."""
+        with self._lock:
+            self._fetched_at = float("-inf")
+
+    def list_host(self, *, host: str) -> list[Server]:
+        servers = self.nova.servers_on_host(host=host)
+        with self._lock:
+            self._remember(servers)
+        return servers
+
     def get(self, server_id: str) -> Server:
         with self._lock:
             if time.monotonic() - self._fetched_at >= settings.VERIFY_INTERVAL:
-                changed = self.nova.servers_changed_since(since=self.since)
-                self._servers = {server.id: server for server in changed}
-                self._fetched_at = time.monotonic()
+                self._remember(self.nova.servers_changed_since(since=self.since))
             server = self._servers.get(server_id)
         return server or self.nova.get_server(server_id=server_id)
+
+    def _remember(self, servers: list[Server]) -> None:
+        # Every listing is newer than `since`, so an instance missing from the
+        # changes since then has not changed since it was last listed: what
+        # was seen of it then still holds. (Called with the lock held.)
+        self._servers.update((server.id, server) for server in servers)
+        self._fetched_at = time.monotonic()
 
 
 @dataclass(frozen=True)
@@ -341,7 +366,7 @@ def evacuate_instance(*, run: Run, vmove: VMove, target: str | None,
     locked_by_us = False
     try:
         try:
-            server = nova.get_server(server_id=server_id)
+            server = watch.get(server_id)
         except NovaNotFound:
             _update_vmove(vmove, status=VMoveStatus.IGNORED,
                           message="Not evacuated: the instance no longer exists.")
