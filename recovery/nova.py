@@ -267,6 +267,24 @@ def get_nova() -> Nova:
         return _client
 
 
+def connect_nova() -> None:
+    """Connect to Nova now, not at the first recovery.
+
+    A worker process calls this when it starts: the token, the catalog, the
+    version discovery and the sdk's first-use setup otherwise delay the first
+    evacuation after a host fails by about a second. One cheap read (the
+    compute services, as the first step lists them) does all of it. Nova or
+    Keystone being down is not an error here: the first recovery connects
+    (and reports) then.
+    """
+    try:
+        get_nova().compute_services()
+    except (NovaError, sdk_exceptions.SDKException, ks_exceptions.ClientException) as exc:
+        log.warning("Could not connect to Nova yet (%s); the first recovery will try again",
+                    exc)
+        forget_nova()
+
+
 def forget_nova() -> None:
     """Drop the cached client (tests, or after the settings changed)."""
     global _client

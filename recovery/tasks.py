@@ -1,9 +1,19 @@
 """Celery tasks: thin wrappers that load by id and call a recovery service."""
 
+import threading
+
 from celery import shared_task
+from celery.signals import worker_process_init
 from django.conf import settings
 
-from recovery import services
+from recovery import nova, services
+
+
+@worker_process_init.connect
+def connect_to_nova(**_) -> None:
+    # In the background: Celery gives a new worker process a few seconds to
+    # report ready, and a slow Keystone must not cost the worker.
+    threading.Thread(target=nova.connect_nova, name="connect-nova", daemon=True).start()
 
 
 @shared_task(name="recovery.process_notification", acks_late=True)

@@ -214,3 +214,29 @@ def test_the_retry_note_is_a_sentence_of_its_own(db):
                      outcome=Outcome("error", "Nova is not configured"))
     notification.refresh_from_db()
     assert notification.message.startswith("Nova is not configured. Attempt 1 of ")
+
+
+def test_a_starting_worker_process_connects_to_nova(fake_nova):
+    from celery.signals import worker_process_init
+
+    from recovery import nova, tasks  # noqa: F401 (the worker imports the tasks)
+
+    worker_process_init.send(sender=None)
+
+    for _ in range(200):  # it connects in the background
+        if fake_nova.count("services"):
+            break
+        threading.Event().wait(0.01)
+    assert fake_nova.count("services") == 1
+    assert nova.get_nova().compute is fake_nova  # the connection is kept for the recoveries
+
+
+def test_a_worker_process_starts_while_nova_is_down(fake_nova, caplog):
+    from recovery import nova
+
+    fake_nova.fail("services", "timeout", times=99)
+
+    nova.connect_nova()
+
+    assert "Could not connect to Nova yet" in caplog.text
+    assert nova._client is None  # the first recovery connects again
