@@ -173,10 +173,16 @@ class Nova:
         return [_server(server) for server in servers if server.compute_host == host]
 
     def servers_changed_since(self, *, since: datetime) -> list[Server]:
+        """Live instances changed since then (deleted ones left out).
+
+        Without the `deleted` filter, changes-since also lists every instance
+        deleted since then: in a busy cloud that can be most of the listing.
+        """
         servers = self._call(
             "Listing recently changed instances",
             lambda: list(self.compute.servers(details=True, all_projects=True,
-                                              changes_since=since.isoformat())),
+                                              changes_since=since.isoformat(),
+                                              deleted_only=False)),
         )
         return [_server(server) for server in servers]
 

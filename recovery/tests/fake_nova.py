@@ -63,6 +63,7 @@ class FakeCompute:
         self.faults: list[Fault] = []
         self.dead = False
         self.ignore_start = False  # start_server is accepted but nothing happens
+        self.deleted_listed = 0  # deleted servers that listings returned
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
 
@@ -132,7 +133,8 @@ class FakeCompute:
 
     def _server(self, server: Any) -> SimpleNamespace:
         server_id = getattr(server, "id", server)
-        if server_id not in self.servers_by_id:
+        if server_id not in self.servers_by_id or \
+                self.servers_by_id[server_id].vm_state == "deleted":
             raise http_error(404, "no such server")
         return self.servers_by_id[server_id]
 
@@ -173,13 +175,17 @@ class FakeCompute:
 
     # --- servers --------------------------------------------------------------
     def servers(self, *, details: bool = True, all_projects: bool = False,
-                compute_host: str | None = None,
-                changes_since: str | None = None) -> list[SimpleNamespace]:
+                compute_host: str | None = None, changes_since: str | None = None,
+                deleted_only: bool | None = None) -> list[SimpleNamespace]:
         # Listing a host's servers and polling recent changes count apart.
         method = "servers" if changes_since is None else "servers_changed_since"
         fault = self._enter(method, host=compute_host)
+        # As Nova: changes-since lists deleted servers too, unless told not to.
+        with_deleted = changes_since is not None and deleted_only is not False
         found = [self._copy(s) for s in self.servers_by_id.values()
-                 if compute_host is None or s.compute_host == compute_host]
+                 if (compute_host is None or s.compute_host == compute_host)
+                 and (with_deleted or s.vm_state != "deleted")]
+        self.deleted_listed += sum(1 for s in found if s.vm_state == "deleted")
         self._exit(fault, method)
         return found
 

@@ -151,6 +151,33 @@ class FakeClock:
         self.now += seconds
 
 
+def test_confirming_evacuations_does_not_list_deleted_instances(cloud):
+    """changes-since lists recently deleted instances too, unless told not to."""
+    nova, _, failed = cloud
+    for _ in range(30):
+        nova.add_server("spare-1", vm_state="deleted")
+    servers = [nova.add_server("failed") for _ in range(3)]
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished", notification.message
+    assert nova.count("servers_changed_since") >= 1 and nova.deleted_listed == 0
+    assert all(nova.servers_by_id[s].compute_host != "failed" for s in servers)
+
+
+def test_an_instance_deleted_after_the_listing_is_not_evacuated(cloud):
+    nova, _, failed = cloud
+    gone, kept = nova.add_server("failed"), nova.add_server("failed")
+    nova.fail("lock_server", 404, server_id=gone)  # its owner deleted it meanwhile
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished", notification.message
+    assert vmove_states(notification) == {gone: "ignored", kept: "succeeded"}
+    assert "no longer exists" in notification.vmoves.get(instance_uuid=gone).message
+    assert nova.count("evacuate_server", gone) == 0
+
+
 def test_a_later_round_plans_from_a_new_listing(cloud, monkeypatch, settings):
     """After the scheduler round failed, the reserved-host round sees Nova as it is now,
     although the last listing is younger than VERIFY_INTERVAL."""

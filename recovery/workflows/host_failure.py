@@ -365,12 +365,7 @@ def evacuate_instance(*, run: Run, vmove: VMove, target: str | None,
     nova, server_id, ours = run.nova, str(vmove.instance_uuid), lock_reason(run)
     locked_by_us = False
     try:
-        try:
-            server = watch.get(server_id)
-        except NovaNotFound:
-            _update_vmove(vmove, status=VMoveStatus.IGNORED,
-                          message="Not evacuated: the instance no longer exists.")
-            return
+        server = watch.get(server_id)
         locked_by_us = server.locked and server.locked_reason == ours
         if server.host == vmove.source_host:
             plan = plan_evacuation(server)
@@ -392,6 +387,10 @@ def evacuate_instance(*, run: Run, vmove: VMove, target: str | None,
             server = _bring_to_state(run, server, plan.final_state)
         _update_vmove(vmove, status=VMoveStatus.SUCCEEDED, dest_host=server.host,
                       message=None)
+    except NovaNotFound:
+        # Deleted by its owner since the listing, or while being evacuated.
+        _update_vmove(vmove, status=VMoveStatus.IGNORED,
+                      message="Not evacuated: the instance no longer exists.")
     except (NovaError, RecoveryFailed) as exc:
         log.warning("Evacuation of %s failed: %s", server_id, exc)
         _update_vmove(vmove, status=VMoveStatus.FAILED, message=str(exc))
