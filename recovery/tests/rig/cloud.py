@@ -5,10 +5,13 @@ boot servers on a compute, kill and restore computes, and run the service
 (gunicorn + a real Celery worker) on its own database and Redis db.
 """
 
+import fcntl
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +22,9 @@ from masakari_site.testing import ROOT, LiveService
 RIG_SCRIPT = Path(os.environ.get("RIG_SCRIPT", "/work/shared/rig/real-openstack.sh"))
 RIG_DIR = Path(os.environ.get("RIG", "/tmp/rig"))
 CLOUDS_YAML = RIG_DIR / "clouds.yaml"
+# One user of the rig at a time: test runs and benchmarks kill its computes.
+RIG_LOCK = Path(os.environ.get("RIG_LOCK", f"{RIG_DIR}.lock"))
+RIG_LOCK_TIMEOUT = 1800
 KEYSTONE_URL = "http://127.0.0.1:15000/v3"
 # Not the Redis db the other tests use: a stale message there must not reach
 # this worker (its notification ids would name other rows).
@@ -35,16 +41,102 @@ def rig(*args: str, timeout: float = 900) -> str:
     return result.stdout
 
 
-def ensure_rig() -> None:
-    """Install and start the rig when it is not running (a few minutes the first time)."""
+def rig_running() -> bool:
     try:
-        if requests.get(KEYSTONE_URL, timeout=2).ok and CLOUDS_YAML.exists():
-            rig("start")  # restarts only what is dead; heals computes left down
-            return
+        return requests.get(KEYSTONE_URL, timeout=2).ok and CLOUDS_YAML.exists()
     except requests.RequestException:
-        pass
-    installed = (RIG_DIR / "venv").exists() and (RIG_DIR / "etc").exists()
-    rig("start" if installed else "all")
+        return False
+
+
+def ensure_rig() -> bool:
+    """Install, set up and start the rig as needed; True if it was not running.
+
+    Install and setup take a few minutes the first time; `start` restarts
+    only what is dead and heals computes an earlier run left down.
+    """
+    was_running = rig_running()
+    if not (RIG_DIR / "venv").exists():
+        rig("install")
+    if not (RIG_DIR / "etc").exists():
+        rig("setup")
+    rig("start")
+    return not was_running
+
+
+@contextmanager
+def rig_in_use() -> Iterator[None]:
+    """The rig, for this process alone; stopped afterwards if this started it.
+
+    Two test runs (or a run and a benchmark) killing and restarting the same
+    computes would break each other, so the second waits, bounded.
+    """
+    with RIG_LOCK.open("w") as lock:
+        deadline = time.monotonic() + RIG_LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the rig is still in use by another run after "
+                                       f"{RIG_LOCK_TIMEOUT}s ({RIG_LOCK})") from None
+                time.sleep(5)
+        started = ensure_rig()
+        try:
+            yield
+        finally:
+            if started:
+                rig("stop")
+
+
+HOSTS = ["fake-host-1", "fake-host-2", "fake-host-3"]
+# What one server of the rig's flavor (rig-tiny) asks placement for.
+FLAVOR_RESOURCES = "VCPU:1,MEMORY_MB:512,DISK_GB:1"
+SCHEDULABLE_TIMEOUT = 180
+
+
+def unschedulable_hosts(conn, hosts: list[str] = HOSTS) -> dict[str, str]:
+    """Computes the scheduler would refuse now, each with the reason.
+
+    A compute that was killed, restarted and enabled again is refused for a
+    while (NoValidHost) although Nova may already show it up and enabled:
+    placement's COMPUTE_STATUS_DISABLED trait, which the scheduler excludes,
+    is cleared by nova-compute asynchronously. Placement's allocation
+    candidates without that trait are what the next boot will be offered.
+    """
+    reasons = {}
+    services = {s.host: s for s in conn.compute.services(binary="nova-compute")}
+    for host in hosts:
+        service = services.get(host)
+        if service is None:
+            reasons[host] = "no nova-compute service"
+        elif service.state != "up" or service.status != "enabled" or service.is_forced_down:
+            reasons[host] = (f"service {service.state}, {service.status}"
+                             + (", forced down" if service.is_forced_down else ""))
+    placement = conn.placement
+    providers = placement.get("/resource_providers", microversion="1.22").json()
+    names = {p["uuid"]: p["name"] for p in providers["resource_providers"]}
+    candidates = placement.get(
+        f"/allocation_candidates?resources={FLAVOR_RESOURCES}"
+        "&required=!COMPUTE_STATUS_DISABLED", microversion="1.22").json()
+    offered = {names.get(uuid) for uuid in candidates["provider_summaries"]}
+    for host in hosts:
+        if host not in offered:
+            reasons.setdefault(host, "placement offers no allocation candidate")
+    return reasons
+
+
+def wait_schedulable(conn, hosts: list[str] = HOSTS, *,
+                     timeout: float = SCHEDULABLE_TIMEOUT) -> None:
+    """Wait (bounded) until every compute in `hosts` can take a new server."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reasons = unschedulable_hosts(conn, hosts)
+        if not reasons:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"computes still not schedulable after {timeout}s: {reasons}")
+        time.sleep(1)
 
 
 def admin_connection():
@@ -107,22 +199,49 @@ def wait_servers(conn, ids: list[str], done, *, what: str, timeout: float = 300,
         time.sleep(interval)
 
 
-def delete_servers(conn, prefix: str) -> None:
+DELETE_ATTEMPTS = 3
+
+
+def delete_servers(conn, prefix: str, *, timeout: float = 120) -> None:
+    """Delete the servers named `prefix*`; once more those a delete left in ERROR.
+
+    Under load the rig's services now and then reset a reused connection
+    (gunicorn keep-alive), and nova-compute then puts the instance in ERROR
+    instead of deleting it; deleting it again goes through.
+    """
     compute = conn.compute
-    servers = [s for s in compute.servers(all_projects=True) if s.name.startswith(prefix)]
-    for server in servers:
-        compute.delete_server(server)
-    for server in servers:
-        compute.wait_for_delete(server, wait=120)
+
+    def left() -> list:
+        return [s for s in compute.servers(all_projects=True) if s.name.startswith(prefix)]
+
+    for _ in range(DELETE_ATTEMPTS):
+        for server in left():
+            compute.delete_server(server, ignore_missing=True)
+        deadline = time.monotonic() + timeout
+        while servers := left():
+            failed = all(s.status == "ERROR" and not s.task_state for s in servers)
+            if failed or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        else:
+            return
+    raise TimeoutError(f"servers {prefix}* still there after {DELETE_ATTEMPTS} deletes: "
+                       f"{[(s.name, s.status) for s in left()]}")
 
 
 def kill_compute(host: str) -> None:
     rig("kill-compute", str(compute_index(host)))
 
 
-def start_compute(host: str) -> None:
-    """Restart a killed compute; the rig then forces it up and enables it again."""
+def start_compute(host: str, conn=None) -> None:
+    """Restart a killed compute; the rig then forces it up and enables it again.
+
+    With `conn`, also wait until the scheduler would place servers on every
+    compute again (see unschedulable_hosts), so the next boot is not refused.
+    """
     rig("start-compute", str(compute_index(host)))
+    if conn is not None:
+        wait_schedulable(conn)
 
 
 @dataclass

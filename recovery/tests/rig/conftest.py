@@ -27,11 +27,25 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def openstack_rig():
-    cloud.ensure_rig()
-    conn = cloud.admin_connection()
-    cloud.delete_servers(conn, "rig-ha-")  # left by an interrupted run
-    yield conn
-    cloud.delete_servers(conn, "rig-ha-")
+    """The rig, installed and started if needed (and then stopped at the end)."""
+    with cloud.rig_in_use():
+        conn = cloud.admin_connection()
+        cloud.delete_servers(conn, "rig-ha-")  # left by an interrupted run
+        yield conn
+        cloud.delete_servers(conn, "rig-ha-")
+
+
+@pytest.fixture(autouse=True)
+def schedulable_computes(request):
+    """Every test starts with all three computes able to take servers.
+
+    Earlier tests kill, restart, disable and enable computes; Nova refuses to
+    schedule on such a compute for a while after it is back (see
+    cloud.unschedulable_hosts). Waiting here, bounded, keeps that out of the
+    next test.
+    """
+    if request.node.get_closest_marker("rig"):
+        cloud.wait_schedulable(request.getfixturevalue("openstack_rig"))
 
 
 @pytest.fixture(scope="session")

@@ -12,14 +12,13 @@ from recovery.tests.rig import cloud
 
 pytestmark = pytest.mark.rig
 
-HOSTS = ["fake-host-1", "fake-host-2", "fake-host-3"]
 HOST_DOWN = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
 
 
 def segment(engine, method: str, reserved: tuple[str, ...] = ()) -> str:
     segment_uuid = engine.create_segment(name=f"rig-{method}-{uuid.uuid4().hex[:6]}",
                                          recovery_method=method)
-    for name in HOSTS:
+    for name in cloud.HOSTS:
         engine.add_host(segment=segment_uuid, name=name, reserved=name in reserved)
     return segment_uuid
 
@@ -68,14 +67,27 @@ def test_host_failure_auto_evacuates_all_ha_servers(engine, openstack_rig, prefi
         ("EvacuateInstancesTask", "SUCCESS")]
 
 
+@pytest.fixture
+def reserved_compute(openstack_rig):
+    """fake-host-3 as a spare: disabled in Nova until a failure needs it.
+
+    The recovery enables it; one that failed must not leave it disabled for
+    the next test.
+    """
+    compute = openstack_rig.compute
+    compute.disable_service(next(compute.services(binary="nova-compute", host="fake-host-3")),
+                            disabled_reason="masakari reserved host")
+    yield "fake-host-3"
+    service = next(compute.services(binary="nova-compute", host="fake-host-3"))
+    if service.status == "disabled":
+        compute.enable_service(service)
+
+
 def test_host_failure_reserved_host(engine, openstack_rig, prefix, failed_compute,
-                                    clean_hosts):
-    reserve = "fake-host-3"
+                                    reserved_compute, clean_hosts):
+    reserve = reserved_compute
     segment_uuid = segment(engine, "reserved_host", reserved=(reserve,))
     compute = openstack_rig.compute
-    # A reserved host waits disabled in Nova until a failure needs it.
-    compute.disable_service(next(compute.services(binary="nova-compute", host=reserve)),
-                            disabled_reason="masakari reserved host")
     ids = cloud.boot_servers(openstack_rig, count=5, host=failed_compute, prefix=prefix)
     cloud.kill_compute(failed_compute)
 
