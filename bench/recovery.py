@@ -7,15 +7,25 @@ nova-compute, then either
   - floor: force-down + disable the service ourselves and issue the same
     evacuations straight to Nova with the same concurrency
     (HOST_FAILURE_RECOVERY_THREADS), timed from the first evacuate call.
-Both are watched the same way (a server list every 0.25 s).
+Both are watched the same way (a server list every 0.25 s). Each run does
+every size, floor and engine back to back (which goes first alternates
+between runs, so background load hits both alike); the summary gives the
+medians over the runs. Before every boot the script waits (bounded) until
+placement offers allocation candidates on every compute again: a compute
+restarted after the previous run is refused by the scheduler for a while.
 
-Run (the rig must be installed; it is started if needed):
-    DATABASE_URL=... .venv/bin/python bench/recovery.py [--sizes 20 50] [--threads 16]
-Appends a JSON line per size to var/bench-recovery.jsonl.
+Run (the rig is installed and started if needed, and stopped afterwards if
+this started it):
+    .venv/bin/python bench/recovery.py [--sizes 20 50] [--threads 16] [--runs 3]
+Appends a JSON line per run and size, then one summary line per size, to
+var/bench-recovery.jsonl.
 """
 
 import argparse
 import json
+import os
+import statistics
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +37,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from recovery.tests.rig import cloud  # noqa: E402
 
 FAILED = "fake-host-1"
-HOSTS = ["fake-host-1", "fake-host-2", "fake-host-3"]
 
 
 def wait_recovered(conn, ids: list[str]) -> float:
@@ -37,6 +46,7 @@ def wait_recovered(conn, ids: list[str]) -> float:
 
 
 def floor_run(conn, n: int, threads: int) -> dict:
+    cloud.wait_schedulable(conn)
     ids = cloud.boot_servers(conn, count=n, host=FAILED, prefix="rig-bench-floor")
     try:
         cloud.kill_compute(FAILED)
@@ -50,14 +60,15 @@ def floor_run(conn, n: int, threads: int) -> dict:
         done = wait_recovered(conn, ids)
         return {"seconds": round(done - start, 2)}
     finally:
-        cloud.start_compute(FAILED)
+        cloud.start_compute(FAILED, conn)
         cloud.delete_servers(conn, "rig-bench-floor")
 
 
 def engine_run(conn, engine: cloud.Engine, n: int) -> dict:
     segment = engine.create_segment(name=f"bench-{n}-{time.time_ns()}", recovery_method="auto")
-    for name in HOSTS:
+    for name in cloud.HOSTS:
         engine.add_host(segment=segment, name=name)
+    cloud.wait_schedulable(conn)
     ids = cloud.boot_servers(conn, count=n, host=FAILED, prefix="rig-bench-engine")
     try:
         cloud.kill_compute(FAILED)
@@ -75,34 +86,81 @@ def engine_run(conn, engine: cloud.Engine, n: int) -> dict:
                 "api_seconds": round(accepted - posted, 3),
                 "first_vmove_after": round(min(starts) - accepted_wall, 2)}
     finally:
-        cloud.start_compute(FAILED)
+        cloud.start_compute(FAILED, conn)
         cloud.delete_servers(conn, "rig-bench-engine")
         for host in engine.api("GET", f"/segments/{segment}/hosts").json()["hosts"]:
             engine.api("DELETE", f"/segments/{segment}/hosts/{host['uuid']}")
         engine.api("DELETE", f"/segments/{segment}")
 
 
+def one_size(conn, engine: cloud.Engine, n: int, threads: int, floor_first: bool) -> dict:
+    load = os.getloadavg()[0]
+    if floor_first:
+        floor = floor_run(conn, n, threads)
+        result = engine_run(conn, engine, n)
+    else:
+        result = engine_run(conn, engine, n)
+        floor = floor_run(conn, n, threads)
+    return {"instances": n, "threads": threads, "floor": floor["seconds"],
+            **{f"engine_{k}": v for k, v in result.items()},
+            "ratio": round(result["seconds"] / floor["seconds"], 2),
+            "floor_first": floor_first, "load_before": round(load, 1)}
+
+
+def summarize(rows: list[dict]) -> dict:
+    def median(key: str) -> float:
+        return round(statistics.median(row[key] for row in rows), 2)
+
+    return {"summary": True, "instances": rows[0]["instances"], "runs": len(rows),
+            "threads": rows[0]["threads"], "floor_median": median("floor"),
+            "engine_median": median("engine_seconds"), "ratio_median": median("ratio"),
+            "ratios": [row["ratio"] for row in rows],
+            "first_vmove_after_median": median("engine_first_vmove_after"),
+            "statuses": sorted({row["engine_status"] for row in rows})}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[20, 50])
     parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    cloud.ensure_rig()
+    with cloud.rig_in_use():
+        measure(args)
+
+
+def measure(args: argparse.Namespace) -> None:
     conn = cloud.admin_connection()
+    cloud.delete_servers(conn, "rig-bench-")  # left by an interrupted run
     engine = cloud.Engine(env_overrides={
         "HOST_FAILURE_RECOVERY_THREADS": str(args.threads),
         "EVACUATE_ALL_INSTANCES": "false"}).start()
     out = Path(__file__).resolve().parent.parent / "var" / "bench-recovery.jsonl"
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=Path(__file__).resolve().parent).stdout.strip()
+
+    def record(row: dict) -> None:
+        print(json.dumps(row), flush=True)
+        with out.open("a") as fh:
+            fh.write(json.dumps({"at": time.strftime("%FT%T"), "commit": commit, **row}) + "\n")
+
+    rows: dict[int, list[dict]] = {n: [] for n in args.sizes}
+    failures: dict[int, list[str]] = {n: [] for n in args.sizes}
     try:
+        for run in range(args.runs):
+            for n in args.sizes:
+                try:
+                    row = one_size(conn, engine, n, args.threads, floor_first=run % 2 == 0)
+                except Exception as exc:  # noqa: BLE001 (a broken run is recorded, not fatal)
+                    # Counted and reported, not hidden: the summary says how many.
+                    failures[n].append(str(exc))
+                    record({"run": run + 1, "instances": n, "failed": str(exc)})
+                    continue
+                rows[n].append(row)
+                record({"run": run + 1, **row})
         for n in args.sizes:
-            floor = floor_run(conn, n, args.threads)
-            result = engine_run(conn, engine, n)
-            row = {"instances": n, "threads": args.threads, "floor": floor["seconds"],
-                   **{f"engine_{k}": v for k, v in result.items()},
-                   "ratio": round(result["seconds"] / floor["seconds"], 2)}
-            print(json.dumps(row), flush=True)
-            with out.open("a") as fh:
-                fh.write(json.dumps({"at": time.strftime("%FT%T"), **row}) + "\n")
+            if rows[n]:
+                record({**summarize(rows[n]), "failed_runs": failures[n]})
     finally:
         engine.stop()
 
