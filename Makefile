@@ -14,10 +14,14 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $@
 
-# Without an identity provider (OIDC_ISSUER), a first setup logs in with the
-# printed local admin password: the run command turns that on explicitly.
+# A first setup, without Keystone or an identity provider: the run command
+# explicitly turns on password logins (the printed local admin) unless
+# OIDC_ISSUER is set, and an open API (noauth) unless KEYSTONE_AUTH_URL or
+# OIDC_ISSUER is set. Neither is on by default anywhere else.
 run: $(VENV)/.installed
-	$(if $(OIDC_ISSUER),,MASAKARI_LOCAL_LOGIN=$${MASAKARI_LOCAL_LOGIN:-1}) $(PY) manage.py serve
+	$(if $(OIDC_ISSUER),,MASAKARI_LOCAL_LOGIN=$${MASAKARI_LOCAL_LOGIN:-1}) \
+	$(if $(KEYSTONE_AUTH_URL)$(OIDC_ISSUER),,MASAKARI_AUTH=$${MASAKARI_AUTH:-noauth}) \
+	$(PY) manage.py serve
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -1,10 +1,12 @@
 from django.contrib import admin
 
 from hosts.models import Host
+from masakari_site.admin import PolicyAdmin
 
 
 @admin.register(Host)
-class HostAdmin(admin.ModelAdmin):
+class HostAdmin(PolicyAdmin):
+    policy_resource = "os-hosts"
     list_display = ["name", "segment", "type", "reserved", "on_maintenance", "created_at"]
     list_filter = ["reserved", "on_maintenance", "type", "segment"]
     list_select_related = ["segment"]

@@ -1,14 +1,18 @@
 """OpenID Connect: the provider's metadata and keys, token checks, roles, login.
 
 One provider, named by OIDC_ISSUER. Its endpoints come from its discovery
-document (fetched once per process, again after a failure or an hour);
-its signing keys from its JWKS (PyJWKClient: cached, re-read when a token
-names an unknown key). The same checks serve the login's ID token and the
-API's bearer access tokens: signature with an accepted algorithm, `iss`,
-`aud`, `exp`/`nbf`/`iat` within OIDC_LEEWAY_SECONDS.
+document (fetched once per process, again after an hour; a failure is
+remembered for a few seconds so that a provider outage does not hold every
+request for the full timeout); its signing keys from its JWKS (PyJWKClient:
+the key set is re-read every ten minutes and when a token names an unknown
+key, so a key the provider withdraws stops being trusted). The same checks
+serve the login's ID token and the API's bearer access tokens: signature
+with an accepted algorithm, `iss`, `aud`, `exp`/`nbf`/`iat` within
+OIDC_LEEWAY_SECONDS.
 """
 
 import logging
+import ssl
 import threading
 import time
 from urllib.parse import urlencode
@@ -17,19 +21,26 @@ import jwt
 import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.contrib.auth.models import Group
 from django.core.exceptions import SuspiciousOperation
 from django.db import transaction
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
-from mozilla_django_oidc.views import OIDCAuthenticationRequestView
+from mozilla_django_oidc.views import (
+    OIDCAuthenticationCallbackView,
+    OIDCAuthenticationRequestView,
+)
 
 from masakari_site.api.principal import Principal, expand_roles
 
 log = logging.getLogger(__name__)
 METADATA_TTL = 3600
+FAILURE_TTL = 5
+JWKS_LIFESPAN = 600
 _lock = threading.Lock()
 _metadata: tuple[float, dict] | None = None
+_failure: tuple[float, str] | None = None
 _jwks: tuple[str, jwt.PyJWKClient] | None = None
 
 
@@ -41,25 +52,38 @@ class ProviderUnavailable(Exception):
     """The identity provider could not be asked."""
 
 
+def _ssl_context() -> ssl.SSLContext:
+    """TLS for the key fetches as OIDC_VERIFY_SSL says (requests does the rest)."""
+    verify = settings.OIDC_VERIFY_SSL
+    if verify is False:
+        return ssl._create_unverified_context()
+    return ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+
+
 def metadata() -> dict:
     """The provider's discovery document; ProviderUnavailable when unreachable."""
-    global _metadata
+    global _metadata, _failure
+    now = time.monotonic()
     with _lock:
-        if _metadata is not None and time.monotonic() - _metadata[0] < METADATA_TTL:
+        if _metadata is not None and now - _metadata[0] < METADATA_TTL:
             return _metadata[1]
+        if _failure is not None and now - _failure[0] < FAILURE_TTL:
+            raise ProviderUnavailable(_failure[1])
     url = f"{settings.OIDC_ISSUER}/.well-known/openid-configuration"
     try:
         response = requests.get(url, timeout=settings.OIDC_TIMEOUT,
                                 verify=settings.OIDC_VERIFY_SSL)
         response.raise_for_status()
         document = response.json()
+        if document.get("issuer", "").rstrip("/") != settings.OIDC_ISSUER:
+            raise ValueError(f"it names issuer {document.get('issuer')!r}, "
+                             f"not {settings.OIDC_ISSUER!r}")
     except (requests.RequestException, ValueError) as exc:
+        with _lock:
+            _failure = (time.monotonic(), f"{url}: {exc}")
         raise ProviderUnavailable(f"{url}: {exc}") from exc
-    if document.get("issuer", "").rstrip("/") != settings.OIDC_ISSUER:
-        raise ProviderUnavailable(
-            f"{url} names issuer {document.get('issuer')!r}, not {settings.OIDC_ISSUER!r}")
     with _lock:
-        _metadata = (time.monotonic(), document)
+        _metadata, _failure = (time.monotonic(), document), None
     return document
 
 
@@ -68,20 +92,34 @@ def _jwks_client() -> jwt.PyJWKClient:
     jwks_uri = metadata()["jwks_uri"]
     with _lock:
         if _jwks is None or _jwks[0] != jwks_uri:
-            _jwks = (jwks_uri, jwt.PyJWKClient(jwks_uri, cache_keys=True, lifespan=600,
-                                               timeout=settings.OIDC_TIMEOUT))
+            # No per-key cache (it never expires): the key set's lifespan bounds
+            # how long a withdrawn key is still trusted.
+            _jwks = (jwks_uri, jwt.PyJWKClient(jwks_uri, cache_keys=False,
+                                               lifespan=JWKS_LIFESPAN,
+                                               timeout=settings.OIDC_TIMEOUT,
+                                               ssl_context=_ssl_context()))
         return _jwks[1]
 
 
+def signing_keys() -> list:
+    """The provider's current signing keys (read now); for the health check."""
+    return _jwks_client().get_signing_keys(refresh=True)
+
+
 def forget_provider() -> None:
-    """Drop the cached metadata and keys (a test's provider restarted, say)."""
-    global _metadata, _jwks
+    """Drop the cached metadata, failure and keys (a test's provider restarted, say)."""
+    global _metadata, _failure, _jwks
     with _lock:
-        _metadata = _jwks = None
+        _metadata = _failure = _jwks = None
 
 
 def decode(token: str, *, audience: str) -> dict:
     """The claims of a JWT the provider signed for `audience`; InvalidToken otherwise."""
+    try:
+        # Not even a JWT: refused without asking the provider anything.
+        jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as exc:
+        raise InvalidToken(str(exc)) from None
     try:
         key = _jwks_client().get_signing_key_from_jwt(token)
     except jwt.PyJWKClientConnectionError as exc:
@@ -101,13 +139,14 @@ def decode(token: str, *, audience: str) -> dict:
 
 
 def roles_from_claims(claims: dict) -> frozenset[str]:
+    """Only values OIDC_ROLE_MAP names give roles, as a Keystone federation
+    mapping would: an IdP group that happens to be called `admin` gives nothing."""
     values = claims.get(settings.OIDC_ROLES_CLAIM) or []
     if isinstance(values, str):
         values = values.split()
-    if settings.OIDC_ROLE_MAP:
-        roles = {role for value in values for role in settings.OIDC_ROLE_MAP.get(value, ())}
-    else:
-        roles = {str(value) for value in values}
+    elif not isinstance(values, list):
+        values = []
+    roles = {role for value in values for role in settings.OIDC_ROLE_MAP.get(str(value), ())}
     return expand_roles(roles)
 
 
@@ -118,7 +157,7 @@ def username_from_claims(claims: dict) -> str:
 def principal_for_token(token: str) -> Principal:
     """The caller an API bearer token speaks for; InvalidToken or ProviderUnavailable."""
     claims = decode(token, audience=settings.OIDC_API_AUDIENCE)
-    if "nonce" in claims or claims.get("typ") == "ID":
+    if {"nonce", "at_hash", "c_hash"} & claims.keys() or claims.get("typ") == "ID":
         # An ID token says who logged in to a client; it grants no API access.
         raise InvalidToken("an ID token is not an access token")
     return Principal(
@@ -151,11 +190,7 @@ class OIDCBackend(OIDCAuthenticationBackend):
     def authenticate(self, request, **kwargs):
         if not settings.OIDC_ISSUER or request is None or "code" not in request.GET:
             return None
-        try:
-            provider = metadata()
-        except ProviderUnavailable as exc:
-            log.warning("OIDC login failed: %s", exc)
-            return None
+        provider = metadata()
         self.OIDC_OP_TOKEN_ENDPOINT = provider["token_endpoint"]
         self.OIDC_OP_USER_ENDPOINT = provider["userinfo_endpoint"]
         self.OIDC_OP_JWKS_ENDPOINT = provider["jwks_uri"]
@@ -165,17 +200,26 @@ class OIDCBackend(OIDCAuthenticationBackend):
         """The ID token: signed by the provider, for this client, not expired, our nonce."""
         try:
             claims = decode(token, audience=settings.OIDC_CLIENT_ID)
-        except (InvalidToken, ProviderUnavailable) as exc:
+        except InvalidToken as exc:
             raise SuspiciousOperation(f"ID token rejected: {exc}") from None
         if claims.get("nonce") != kwargs.get("nonce"):
             raise SuspiciousOperation("ID token rejected: the nonce does not match")
         return claims
 
     def verify_claims(self, claims):
-        return bool(username_from_claims(claims))
+        username = username_from_claims(claims)
+        if not username:
+            return False
+        if self.UserModel.objects.filter(username=username).exclude(
+                password__startswith=UNUSABLE_PASSWORD_PREFIX).exists():
+            # A local (password) account of that name is not the provider's to take over.
+            log.warning("OIDC login refused: %r is a local account", username)
+            return False
+        return True
 
     def filter_users_by_claims(self, claims):
-        return self.UserModel.objects.filter(username=username_from_claims(claims))
+        return self.UserModel.objects.filter(username=username_from_claims(claims),
+                                             password__startswith=UNUSABLE_PASSWORD_PREFIX)
 
     def create_user(self, claims):
         user = self.UserModel(username=username_from_claims(claims))
@@ -185,6 +229,8 @@ class OIDCBackend(OIDCAuthenticationBackend):
     @transaction.atomic
     def update_user(self, user, claims):
         roles = roles_from_claims(claims)
+        if not settings.OIDC_ROLE_MAP:
+            log.warning("OIDC_ROLE_MAP is unset: %r logs in with no role", user.username)
         user.email = claims.get("email", "") or ""
         user.first_name = (claims.get("given_name") or "")[:150]
         user.last_name = (claims.get("family_name") or "")[:150]
@@ -192,6 +238,32 @@ class OIDCBackend(OIDCAuthenticationBackend):
         user.save()
         user.groups.set([Group.objects.get_or_create(name=role)[0] for role in sorted(roles)])
         return user
+
+
+class CallbackView(OIDCAuthenticationCallbackView):
+    """The provider sends the browser back here. A code the provider refuses
+    (replayed, expired, back button), a state we never issued, or a token
+    that fails its checks ends on the login page's failure message; a
+    provider that cannot be reached, on its "unavailable" page."""
+
+    def get(self, request):
+        try:
+            return super().get(request)
+        except SuspiciousOperation as exc:
+            log.warning("OIDC login refused: %s", exc)
+        except ProviderUnavailable as exc:
+            log.warning("OIDC login failed: %s", exc)
+            return _unavailable(request)
+        except requests.RequestException as exc:
+            log.warning("OIDC login failed at the provider: %s", exc)
+        if request.user.is_authenticated:
+            return HttpResponseRedirect(settings.LOGIN_REDIRECT_URL)
+        return self.login_failure()
+
+
+def _unavailable(request):
+    from masakari_site.views import login_unavailable
+    return login_unavailable(request, "The identity provider cannot be reached.")
 
 
 class AuthenticationRequestView(OIDCAuthenticationRequestView):
@@ -204,8 +276,7 @@ class AuthenticationRequestView(OIDCAuthenticationRequestView):
             self.OIDC_OP_AUTH_ENDPOINT = metadata()["authorization_endpoint"]
         except ProviderUnavailable as exc:
             log.warning("OIDC login cannot start: %s", exc)
-            from masakari_site.views import login_unavailable
-            return login_unavailable(request, "The identity provider cannot be reached.")
+            return _unavailable(request)
         return super().get(request)
 
 

@@ -148,10 +148,16 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Authentication and policy -------------------------------------------
-# How API callers prove who they are: `noauth` (everyone is an admin; development
-# and CI only), or `keystone`, `oidc`, or both as `keystone,oidc`.
-MASAKARI_AUTH = ",".join(env_list("MASAKARI_AUTH", ["noauth"]))
-_auth_methods = set(MASAKARI_AUTH.split(","))
+# How API callers prove who they are: `keystone`, `oidc`, both as
+# `keystone,oidc`, or `noauth` (everyone is an admin; development and CI only,
+# and only when asked for: `make run` and `make test` do). Unset, it is what
+# is configured (KEYSTONE_AUTH_URL, OIDC_ISSUER); with neither, the API
+# refuses every request.
+_configured_methods = [name for name, variable in (("keystone", "KEYSTONE_AUTH_URL"),
+                                                   ("oidc", "OIDC_ISSUER"))
+                       if os.environ.get(variable)]
+MASAKARI_AUTH = ",".join(env_list("MASAKARI_AUTH", _configured_methods))
+_auth_methods = set(filter(None, MASAKARI_AUTH.split(",")))
 if not _auth_methods <= {"noauth", "keystone", "oidc"} or (
         "noauth" in _auth_methods and len(_auth_methods) > 1):
     raise ImproperlyConfigured(
@@ -181,8 +187,9 @@ OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID", "")
 OIDC_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET", "")
 OIDC_SCOPES = env_str("OIDC_SCOPES", "openid email profile")
 # The claim that names a person, and the claim whose values give roles:
-# with OIDC_ROLE_MAP (`group=role,…`) only mapped values count; without it,
-# the values are role names. Keystone's implied roles apply (admin → member → reader).
+# only values OIDC_ROLE_MAP (`group=role,…`) maps count; unmapped values give
+# nothing (a login without a map has no role). Keystone's implied roles apply
+# (admin → member → reader).
 OIDC_USERNAME_CLAIM = env_str("OIDC_USERNAME_CLAIM", "preferred_username")
 OIDC_ROLES_CLAIM = env_str("OIDC_ROLES_CLAIM", "groups")
 OIDC_ROLE_MAP = {}
@@ -191,14 +198,18 @@ for _pair in env_list("OIDC_ROLE_MAP", []):
     if not (_sep and _value.strip() and _role.strip()):
         raise ImproperlyConfigured(f"OIDC_ROLE_MAP: {_pair!r} is not VALUE=ROLE")
     OIDC_ROLE_MAP.setdefault(_value.strip(), []).append(_role.strip())
-# API bearer tokens: the `aud` they must carry, the project claim (policy
-# rules may compare it), the accepted signing algorithms and clock leeway.
-OIDC_API_AUDIENCE = env_str("OIDC_API_AUDIENCE", OIDC_CLIENT_ID)
+# API bearer tokens: the `aud` they must carry (the API's own audience at the
+# provider, not the login client's, whose ID tokens carry that), the project
+# claim (policy rules may compare it), the accepted signing algorithms and
+# clock leeway.
+OIDC_API_AUDIENCE = env_str("OIDC_API_AUDIENCE", "")
 OIDC_PROJECT_CLAIM = env_str("OIDC_PROJECT_CLAIM", "project_id")
 OIDC_SIGNING_ALGORITHMS = env_list("OIDC_SIGNING_ALGORITHMS", ["RS256"])
 OIDC_LEEWAY_SECONDS = env_int("OIDC_LEEWAY_SECONDS", 30)
 OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10, minimum=1)
-OIDC_VERIFY_SSL = env_bool("OIDC_VERIFY_SSL", True)
+# TLS to the provider: checked against the system's CAs, or OIDC_CA_BUNDLE.
+OIDC_CA_BUNDLE = env_str("OIDC_CA_BUNDLE", "")
+OIDC_VERIFY_SSL = OIDC_CA_BUNDLE or env_bool("OIDC_VERIFY_SSL", True)
 if (OIDC_ISSUER or "oidc" in _auth_methods) and not (OIDC_ISSUER and OIDC_CLIENT_ID):
     raise ImproperlyConfigured("OpenID Connect needs OIDC_ISSUER and OIDC_CLIENT_ID")
 if OIDC_ISSUER and not OIDC_CLIENT_SECRET:
@@ -224,6 +235,7 @@ OIDC_USE_PKCE = True
 OIDC_STORE_ID_TOKEN = True
 OIDC_OP_LOGOUT_URL_METHOD = "masakari_site.oidc.provider_logout_url"
 OIDC_AUTHENTICATE_CLASS = "masakari_site.oidc.AuthenticationRequestView"
+OIDC_CALLBACK_CLASS = "masakari_site.oidc.CallbackView"
 LOGIN_REDIRECT_URL_FAILURE = "/login/?failed=1"
 # Sessions end after MASAKARI_SESSION_SECONDS or when the browser closes.
 SESSION_COOKIE_AGE = env_int("MASAKARI_SESSION_SECONDS", 8 * 3600, minimum=60)

@@ -6,23 +6,14 @@ from django.conf import settings
 from django.contrib.auth.views import LoginView
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
-from mozilla_django_oidc.views import OIDCLogoutView
+from mozilla_django_oidc.views import OIDCLogoutView, get_next_url
 
 TEMPLATE = "login.html"
 
 
-def _safe_next(request) -> str:
-    candidate = request.GET.get("next", "")
-    if url_has_allowed_host_and_scheme(candidate, allowed_hosts={request.get_host()},
-                                       require_https=request.is_secure()):
-        return candidate
-    return ""
-
-
 def _context(request, **extra) -> dict:
-    next_url = _safe_next(request)
+    next_url = get_next_url(request, "next") or ""
     oidc_url = reverse("oidc_authentication_init")
     if next_url:
         oidc_url += "?" + urlencode({"next": next_url})
@@ -38,9 +29,11 @@ def login_unavailable(request, message: str):
 def login(request):
     """OIDC when configured (straight to the provider unless there is a
     choice to make), the local password form when MASAKARI_LOCAL_LOGIN is on.
-    A user already logged in who lands here was refused a page: say so
-    instead of sending them round the login again."""
+    A user already logged in who lands here with a `next` was refused that
+    page: say so instead of sending them round the login again."""
     if request.user.is_authenticated:
+        if "next" not in request.GET:
+            return redirect(settings.LOGIN_REDIRECT_URL)
         return render(request, TEMPLATE, _context(request, refused=True), status=403)
     failed = "failed" in request.GET
     if settings.MASAKARI_LOCAL_LOGIN:
@@ -50,7 +43,7 @@ def login(request):
         return login_unavailable(request, "No way to log in is configured: set OIDC_ISSUER "
                                           "(or MASAKARI_LOCAL_LOGIN=1 for a first setup).")
     logged_out = "logged_out" in request.GET
-    if failed or logged_out or request.method != "GET":
+    if failed or logged_out or request.method not in ("GET", "HEAD"):
         status = 401 if failed else 200 if logged_out else 405
         return render(request, TEMPLATE, _context(request, failed=failed, logged_out=logged_out),
                       status=status)

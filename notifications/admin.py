@@ -31,6 +31,7 @@ class RecoveryStepInline(ReadOnlyInline):
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
+    policy_resource = "notifications"
     list_display = ["notification_uuid", "type", "hostname", "status", "generated_time",
                     "created_at"]
     list_filter = ["status", "type"]
@@ -40,7 +41,11 @@ class NotificationAdmin(ReadOnlyAdmin):
     readonly_fields = ["attempts", "next_attempt_at", "lease_expires_at"]
     actions = ["retry_recovery"]
 
-    @admin.action(description="Retry recovery of the selected error/failed notifications")
+    def has_retry_permission(self, request):
+        return self._policy(request, "retry")
+
+    @admin.action(description="Retry recovery of the selected error/failed notifications",
+                  permissions=["retry"])
     def retry_recovery(self, request, queryset):
         from recovery.services import retry_notification
 
@@ -57,6 +62,7 @@ class NotificationAdmin(ReadOnlyAdmin):
 
 @admin.register(VMove)
 class VMoveAdmin(ReadOnlyAdmin):
+    policy_resource = "vmoves"
     list_display = ["instance_name", "instance_uuid", "source_host", "dest_host", "status",
                     "start_time", "end_time"]
     list_filter = ["status", "type"]
@@ -72,6 +78,7 @@ class RecoveryStepEventInline(ReadOnlyInline):
 
 @admin.register(RecoveryStep)
 class RecoveryStepAdmin(ReadOnlyAdmin):
+    policy_resource = "notifications"
     list_display = ["name", "notification", "state", "progress", "updated_at"]
     list_filter = ["state"]
     list_select_related = ["notification"]

@@ -19,7 +19,8 @@ class ServiceUnavailable(exceptions.APIException):
 
 
 def auth_methods() -> frozenset[str]:
-    return frozenset(settings.MASAKARI_AUTH.split(","))
+    """Empty when none is configured: then every API request is refused."""
+    return frozenset(filter(None, settings.MASAKARI_AUTH.split(",")))
 
 
 def noauth_principal() -> Principal:
@@ -64,6 +65,6 @@ class ApiAuthentication(BaseAuthentication):
         challenges = []
         if "keystone" in methods:
             challenges.append(f'Keystone uri="{settings.KEYSTONE_AUTH_URL}"')
-        if "oidc" in methods:
+        if "oidc" in methods or not challenges:
             challenges.append('Bearer realm="masakari"')
-        return ", ".join(challenges) or None
+        return ", ".join(challenges)

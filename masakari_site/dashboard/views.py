@@ -6,9 +6,9 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -29,9 +29,13 @@ def dashboard_view(action: str) -> Callable:
     An unknown uuid is a 404 page."""
 
     def decorate(view):
-        @login_required
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs):
+            if not request.user.is_authenticated:
+                if request.headers.get("X-Requested-With") == "fetch":
+                    # A live fragment after the session ended: the page reloads itself.
+                    return HttpResponse(status=401)
+                return redirect_to_login(request.get_full_path())
             if not permissions.allowed(request, action):
                 raise PermissionDenied("The policy does not allow you to do this.")
             try:

@@ -4,6 +4,7 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
+from hosts.models import Host
 from hosts.tests.factories import HostFactory
 from notifications.tests.factories import RecoveryStepEventFactory, VMoveFactory
 
@@ -47,3 +48,32 @@ def test_changelists_and_change_pages_open(staff_client):
         add = reverse(f"admin:{meta.app_label}_{meta.model_name}_add")
         expected = 403 if meta.label_lower in READ_ONLY else 200
         assert staff_client.get(add).status_code == expected, add
+
+
+@pytest.fixture
+def policy_override(settings):
+    from masakari_site.api import policy
+
+    def override(rules: dict[str, str]):
+        settings.MASAKARI_POLICY = {f"os_masakari_api:{name}": rule
+                                    for name, rule in rules.items()}
+        policy.rules.cache_clear()
+    yield override
+    policy.rules.cache_clear()
+
+
+@pytest.mark.django_db
+def test_the_admin_obeys_policy_overrides(staff_client, policy_override):
+    from notifications.tests.factories import NotificationFactory
+
+    host = HostFactory()
+    NotificationFactory(host=host, status="failed")
+    policy_override({"os-hosts:delete": "!", "notifications:retry": "!"})
+    delete = reverse("admin:hosts_host_delete", args=[host.pk])
+    assert staff_client.get(reverse("admin:hosts_host_change", args=[host.pk])).status_code == 200
+    assert staff_client.post(delete, {"post": "yes"}).status_code == 403
+    assert Host.objects.filter(pk=host.pk).exists()
+    notifications = staff_client.get(reverse("admin:notifications_notification_changelist"))
+    assert "retry_recovery" not in notifications.content.decode()
+    policy_override({"segments:index": "!", "segments:detail": "!"})
+    assert staff_client.get(reverse("admin:segments_segment_changelist")).status_code == 403

@@ -9,6 +9,9 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+import subprocess
+import sys
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,6 +20,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 from django.contrib.auth import get_user_model
+from django.test import Client
 
 from hosts.models import Host
 from hosts.tests.factories import HostFactory
@@ -191,17 +195,64 @@ def test_forged_tokens_are_401(client, oidc_on, how):
     assert unauthorized(bearer(client, "not-a-jwt").get("/v1/segments"))
 
 
-def test_an_id_token_is_not_an_api_token(client, oidc_on, signing_key):
-    claims = {"iss": oidc_on.issuer, "aud": API_AUDIENCE, "sub": "admin-ann", "nonce": "n",
-              "iat": int(time.time()), "exp": int(time.time()) + 60, "groups": ["ha-admins"]}
-    assert unauthorized(bearer(client, _forge(claims, signing_key)).get("/v1/segments"))
+def test_an_id_token_is_not_an_api_token(client, oidc_on, settings, signing_key):
+    log_in(client, oidc_on, "admin-ann")
+    id_token = client.session["oidc_id_token"]
+    api = bearer(Client(), id_token)
+    assert unauthorized(api.get("/v1/segments"))  # its audience is the login client
+    # Even where the API's audience were the login client's, an ID token is no API token.
+    settings.OIDC_API_AUDIENCE = "masakari-ui"
+    assert unauthorized(api.get("/v1/segments"))
+    now = int(time.time())
+    claims = {"iss": oidc_on.issuer, "aud": "masakari-ui", "sub": "admin-ann", "iat": now,
+              "exp": now + 60, "at_hash": "x", "groups": ["ha-admins"]}
+    assert unauthorized(bearer(Client(), _forge(claims, signing_key)).get("/v1/segments"))
+
+
+def test_garbage_is_refused_without_asking_the_provider(client, oidc_on, settings):
+    settings.OIDC_ISSUER = "http://127.0.0.1:9"  # nothing there: asking would be a 503
+    oidc.forget_provider()
+    assert unauthorized(bearer(client, "not-a-jwt").get("/v1/segments"))
 
 
 def test_the_provider_down_is_503_not_401(client, oidc_on, settings):
     settings.OIDC_ISSUER = "http://127.0.0.1:9"
     oidc.forget_provider()
-    response = bearer(client, oidc_on.access_token("admin-ann")).get("/v1/segments")
-    assert response.status_code == 503 and fault(response)[0] == "serviceUnavailable"
+    api = bearer(client, oidc_on.access_token("admin-ann"))
+    for _ in range(2):  # the second time from the remembered failure
+        response = api.get("/v1/segments")
+        assert response.status_code == 503 and fault(response)[0] == "serviceUnavailable"
+
+
+def test_with_no_method_configured_the_api_refuses_everyone(client, db, settings):
+    settings.MASAKARI_AUTH = ""
+    response = ApiClient(client, "1.3").get("/v1/segments")
+    assert response.status_code == 401 and fault(response)[0] == "unauthorized"
+
+
+def settings_in_a_fresh_process(**environment) -> dict:
+    """The settings module as a new process reads it from this environment."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("MASAKARI_", "OIDC_", "KEYSTONE_"))}
+    env.update(environment, DJANGO_SETTINGS_MODULE="masakari_site.settings")
+    script = ("import json, django; django.setup(); from django.conf import settings; "
+              "print(json.dumps({'auth': settings.MASAKARI_AUTH, "
+              "'backends': settings.AUTHENTICATION_BACKENDS}))")
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                            text=True, check=True, timeout=60)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_defaults_open_nothing():
+    bare = settings_in_a_fresh_process()
+    assert bare == {"auth": "", "backends": ["masakari_site.oidc.OIDCBackend"]}
+    configured = settings_in_a_fresh_process(
+        OIDC_ISSUER="http://127.0.0.1:9", OIDC_CLIENT_ID="c", OIDC_CLIENT_SECRET="s",
+        OIDC_API_AUDIENCE="urn:a", KEYSTONE_AUTH_URL="http://127.0.0.1:9/v3",
+        KEYSTONE_PASSWORD="p")
+    assert configured["auth"] == "keystone,oidc"
+    local = settings_in_a_fresh_process(MASAKARI_LOCAL_LOGIN="1")
+    assert "django.contrib.auth.backends.ModelBackend" in local["backends"]
 
 
 # --- logging in to the dashboard and the admin ------------------------------------
@@ -249,7 +300,7 @@ def test_a_member_logs_in_but_may_not_change_anything(client, oidc_on):
 
 
 def test_claims_update_the_user_at_each_login(client, oidc_on):
-    get_user_model().objects.create_user("admin-cy", email="old@example.test")
+    get_user_model().objects.create_user("admin-cy", email="old@example.test")  # no password
     log_in(client, oidc_on, "admin-cy")
     user = get_user_model().objects.get(username="admin-cy")
     assert user.email == "admin-cy@example.test" and user.is_superuser
@@ -270,16 +321,62 @@ def test_logout_ends_the_session_here_and_at_the_provider(client, oidc_on):
 
 def test_a_forged_callback_logs_nobody_in(client, oidc_on):
     response = client.get("/oidc/callback/?code=made-up&state=made-up")
-    assert response.status_code in (302, 400)
+    assert response.status_code == 302 and response["Location"] == "/login/?failed=1"
     assert client.get("/dashboard/").status_code == 302
+
+
+def test_a_code_the_provider_refuses_ends_on_the_failure_page(client, oidc_on):
+    started = client.get("/oidc/authenticate/")
+    state = parse_qs(urlsplit(started["Location"]).query)["state"][0]
+    response = client.get(f"/oidc/callback/?code=made-up&state={state}")
+    assert response.status_code == 302 and response["Location"] == "/login/?failed=1"
+    page = client.get(response["Location"])
+    assert page.status_code == 401 and "did not succeed" in page.content.decode()
+
+
+def test_a_replayed_callback_is_harmless(client, oidc_on):
+    browser = requests.Session()
+    response = client.get("/oidc/authenticate/")
+    back = oidc_on.sign_in(browser, browser.get(response["Location"], allow_redirects=False,
+                                                timeout=10), "admin-ann")
+    callback = urlsplit(back.headers["Location"])
+    assert client.get(f"{callback.path}?{callback.query}")["Location"] == "/dashboard/"
+    # The back button: the same code and state again, while logged in.
+    again = client.get(f"{callback.path}?{callback.query}")
+    assert again.status_code == 302 and again["Location"] == "/dashboard/"
+    # And in a browser that is not logged in.
+    other = Client().get(f"{callback.path}?{callback.query}")
+    assert other.status_code == 302 and other["Location"] == "/login/?failed=1"
+
+
+def test_a_local_account_is_not_taken_over(client, oidc_on):
+    local = get_user_model().objects.create_superuser("admin-ann", password="local-pw")
+    assert log_in(client, oidc_on, "admin-ann")["Location"] == "/login/?failed=1"
+    local.refresh_from_db()
+    assert local.is_superuser and local.check_password("local-pw")
+
+
+def test_without_a_role_map_a_login_has_no_role(client, oidc_on, settings):
+    settings.OIDC_ROLE_MAP = {}
+    assert log_in(client, oidc_on, "admin-ann")["Location"] == "/dashboard/"
+    user = get_user_model().objects.get(username="admin-ann")
+    assert not user.is_superuser and not user.groups.exists()
+    assert client.get("/dashboard/").status_code == 403
+
+
+def test_a_live_fragment_after_logout_asks_the_page_to_reload(client, oidc_on):
+    log_in(client, oidc_on, "admin-ann")
+    client.post("/logout/")
+    response = client.get("/dashboard/active-recoveries/", headers={"X-Requested-With": "fetch"})
+    assert response.status_code == 401
 
 
 def test_local_passwords_are_off_by_default(client, oidc_on):
     get_user_model().objects.create_superuser("root", password="pw")
     response = client.post("/login/", {"username": "root", "password": "pw"})
     assert response.status_code == 405
-    assert not client.login(username="root", password="pw")
     assert client.get("/dashboard/").status_code == 302
+    # The backends themselves come from settings.py: see test_defaults_open_nothing.
 
 
 def test_local_passwords_when_turned_on(client, db, settings):

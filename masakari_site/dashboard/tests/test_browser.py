@@ -66,8 +66,12 @@ def page(browser):
     context = browser.new_context(viewport={"width": WIDTHS[0], "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
+    violations = []
+    page.on("console", lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text else None)
     yield page
     context.close()
+    assert not violations, violations  # our CSP would have broken something on the page
 
 
 @pytest.fixture
@@ -254,6 +258,7 @@ def provider(live_server, settings):
     settings.OIDC_CLIENT_ID = settings.OIDC_RP_CLIENT_ID = "masakari-ui"
     settings.OIDC_CLIENT_SECRET = settings.OIDC_RP_CLIENT_SECRET = "masakari-ui-secret"
     settings.OIDC_RP_SCOPES = "openid email profile groups"
+    settings.OIDC_API_AUDIENCE = "urn:masakari:api"
     settings.OIDC_ROLE_MAP = {"ha-admins": ["admin"], "ha-users": ["member"]}
     settings.AUTHENTICATION_BACKENDS = ["masakari_site.oidc.OIDCBackend"]
     settings.MASAKARI_LOCAL_LOGIN = False

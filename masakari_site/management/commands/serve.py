@@ -43,6 +43,10 @@ class Command(BaseCommand):
         elif not settings.OIDC_ISSUER:
             self.stderr.write(self.style.WARNING(
                 "Nobody can log in to the dashboard: set OIDC_ISSUER (or MASAKARI_LOCAL_LOGIN=1)."))
+        if not settings.MASAKARI_AUTH:
+            self.stderr.write(self.style.WARNING(
+                "No API authentication is configured: the API refuses every request. Set "
+                "KEYSTONE_AUTH_URL (and KEYSTONE_PASSWORD) or OIDC_ISSUER, or MASAKARI_AUTH."))
         if settings.MASAKARI_AUTH == "noauth":
             self.stderr.write(self.style.WARNING(
                 "MASAKARI_AUTH=noauth: every API request is treated as an admin. "

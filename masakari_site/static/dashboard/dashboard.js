@@ -15,6 +15,11 @@ function keepFresh(region) {
       try {
         const response = await fetch(url, {credentials: "same-origin",
                                            headers: {"X-Requested-With": "fetch"}});
+        if (response.status === 401 || response.redirected) {
+          // The session ended: reload, which leads to the login.
+          window.location.reload();
+          return;
+        }
         if (response.ok) {
           const html = await response.text();
           if (html.trim() !== region.innerHTML.trim()) region.innerHTML = html;
