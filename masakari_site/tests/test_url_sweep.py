@@ -106,3 +106,38 @@ def test_nothing_but_the_version_documents_is_open(client, locked_down):
 def test_the_version_documents_are_open(client, locked_down):
     for path in VERSION_DOCUMENTS:
         assert client.get(path).status_code == 200, path
+
+
+WRITE_METHODS = ("post", "put", "patch", "delete")
+
+
+def test_a_member_changes_nothing_anywhere(client, locked_down, settings, oidc_provider):
+    """Every non-GET route, as a logged-in member (pages) and with a member's
+    bearer token (API): refused, whatever the route."""
+    from masakari_site import oidc
+    from masakari_site.dashboard.tests.conftest import user_with_roles
+
+    settings.OIDC_ISSUER = oidc_provider.issuer
+    settings.OIDC_ROLE_MAP = {"ha-users": ["member"]}
+    oidc.forget_provider()
+    client.force_login(user_with_roles("member-mo", "member"))
+    token = oidc_provider.access_token("mo")
+    problems = {}
+    for path in every_path():
+        if path in VERSION_DOCUMENTS or path in LOGIN_FLOW:
+            continue
+        for method in WRITE_METHODS:
+            response = getattr(client, method)(path, headers={"Authorization": f"Bearer {token}"})
+            status = response.status_code
+            if path.startswith(("/v1", "/openapi")):
+                ok = status in (403, 404, 405) and fault(response)[0] in (
+                    "forbidden", "itemNotFound", "badMethod")
+            elif path.startswith("/admin/"):
+                ok = status == 405 or (status == 302 and response["Location"].startswith(
+                    "/admin/login/?next="))
+            else:
+                ok = status in (403, 405)
+            if not ok:
+                problems[f"{method.upper()} {path}"] = f"{status} {response.content[:160]!r}"
+    oidc.forget_provider()
+    assert not problems, problems
