@@ -26,7 +26,7 @@ from hosts.models import Host
 from hosts.tests.factories import HostFactory
 from masakari_site import oidc
 from masakari_site.testing import ApiClient, fault
-from masakari_site.tests.oidc_provider import API_AUDIENCE, rsa_private_jwk, start_provider
+from masakari_site.tests.oidc_provider import rsa_private_jwk, start_provider
 from segments.models import Segment
 from segments.tests.factories import SegmentFactory
 
@@ -59,15 +59,7 @@ def impostor(signing_key):
 def oidc_on(settings, provider):
     settings.MASAKARI_AUTH = "keystone,oidc"
     settings.KEYSTONE_AUTH_URL = "http://127.0.0.1:9/v3"  # never asked: no X-Auth-Token here
-    settings.OIDC_ISSUER = provider.issuer
-    settings.OIDC_CLIENT_ID = settings.OIDC_RP_CLIENT_ID = "masakari-ui"
-    settings.OIDC_CLIENT_SECRET = settings.OIDC_RP_CLIENT_SECRET = "masakari-ui-secret"
-    settings.OIDC_RP_SCOPES = "openid email profile groups"
-    settings.OIDC_API_AUDIENCE = API_AUDIENCE
-    settings.OIDC_ROLE_MAP = {"ha-admins": ["admin"], "ha-users": ["member"]}
-    settings.AUTHENTICATION_BACKENDS = ["masakari_site.oidc.OIDCBackend"]
-    settings.MASAKARI_LOCAL_LOGIN = False
-    oidc.forget_provider()
+    provider.configure(settings)
     yield provider
     oidc.forget_provider()
 

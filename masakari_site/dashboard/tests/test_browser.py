@@ -254,15 +254,7 @@ def provider(live_server, settings):
     """A real OIDC provider that sends people back to the live server; the
     service configured to log people in through it (and nothing else)."""
     provider = start_provider(live_server.url)
-    settings.OIDC_ISSUER = provider.issuer
-    settings.OIDC_CLIENT_ID = settings.OIDC_RP_CLIENT_ID = "masakari-ui"
-    settings.OIDC_CLIENT_SECRET = settings.OIDC_RP_CLIENT_SECRET = "masakari-ui-secret"
-    settings.OIDC_RP_SCOPES = "openid email profile groups"
-    settings.OIDC_API_AUDIENCE = "urn:masakari:api"
-    settings.OIDC_ROLE_MAP = {"ha-admins": ["admin"], "ha-users": ["member"]}
-    settings.AUTHENTICATION_BACKENDS = ["masakari_site.oidc.OIDCBackend"]
-    settings.MASAKARI_LOCAL_LOGIN = False
-    oidc.forget_provider()
+    provider.configure(settings)
     yield provider
     provider.stop()
     oidc.forget_provider()

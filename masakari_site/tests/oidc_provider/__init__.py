@@ -93,6 +93,21 @@ class Provider:
                 "OIDC_SCOPES": "openid email profile groups",
                 "OIDC_ROLE_MAP": "ha-admins=admin,ha-users=member", "MASAKARI_AUTH": methods}
 
+    def configure(self, settings) -> None:
+        """Point a test's Django `settings` (pytest-django's fixture) here: logins
+        through this provider only, as service_env() does for a separate process."""
+        from masakari_site import oidc
+
+        settings.OIDC_ISSUER = self.issuer
+        settings.OIDC_CLIENT_ID = settings.OIDC_RP_CLIENT_ID = UI_CLIENT[0]
+        settings.OIDC_CLIENT_SECRET = settings.OIDC_RP_CLIENT_SECRET = UI_CLIENT[1]
+        settings.OIDC_RP_SCOPES = "openid email profile groups"
+        settings.OIDC_API_AUDIENCE = API_AUDIENCE
+        settings.OIDC_ROLE_MAP = {"ha-admins": ["admin"], "ha-users": ["member"]}
+        settings.AUTHENTICATION_BACKENDS = ["masakari_site.oidc.OIDCBackend"]
+        settings.MASAKARI_LOCAL_LOGIN = False
+        oidc.forget_provider()
+
     def start(self) -> "Provider":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, OP_PORT=str(self.port), RP_URL=self.rp_url,
