@@ -48,6 +48,18 @@ def wait_for_http(url: str, *, timeout: float = 30.0, process: subprocess.Popen 
     raise TimeoutError(f"{url} did not answer within {timeout}s: {last_error}")
 
 
+def stop_process(process: subprocess.Popen | None, *, timeout: float = 15) -> None:
+    """Terminate a child the tests started; kill it if it has not gone in `timeout` s."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)
+
+
 def _admin_connection():
     return psycopg.connect(POSTGRES_URL, autocommit=True)
 
@@ -101,12 +113,7 @@ class LiveService:
         return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
         with _admin_connection() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
 

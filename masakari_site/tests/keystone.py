@@ -37,7 +37,7 @@ from pathlib import Path
 
 import requests
 
-from masakari_site.testing import ROOT, free_port, wait_for_http
+from masakari_site.testing import ROOT, free_port, stop_process, wait_for_http
 
 KEYSTONE_REQUIREMENTS = ("keystone==30.0.0", "gunicorn")
 VAR = ROOT / "var"
@@ -423,13 +423,7 @@ class Keystone:
         return self
 
     def stop(self, *, remove: bool = True) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=15)
+        stop_process(self.process)
         if remove:
             shutil.rmtree(self.folder, ignore_errors=True)
 

@@ -29,7 +29,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from masakari_site.testing import ROOT, free_port, wait_for_http
+from masakari_site.testing import ROOT, free_port, stop_process, wait_for_http
 from masakari_site.tests.keystone import _locked
 
 HERE = Path(__file__).resolve().parent
@@ -126,12 +126,7 @@ class Provider:
         return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process, timeout=10)
 
     # --- logging in without a browser -----------------------------------------
     def sign_in(self, session: requests.Session, response: requests.Response,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import requests
 
-from masakari_site.testing import ROOT, LiveService
+from masakari_site.testing import ROOT, LiveService, stop_process
 
 RIG_SCRIPT = Path(os.environ.get("RIG_SCRIPT", "/work/shared/rig/real-openstack.sh"))
 RIG_DIR = Path(os.environ.get("RIG", "/tmp/rig"))
@@ -268,12 +268,7 @@ class Engine:
         return self
 
     def stop(self) -> None:
-        if self.worker is not None and self.worker.poll() is None:
-            self.worker.terminate()
-            try:
-                self.worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.worker.kill()
+        stop_process(self.worker, timeout=20)
         if self.service is not None:
             self.service.stop()
 
