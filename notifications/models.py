@@ -87,6 +87,10 @@ class VMove(SoftDeleteModel):
     type = models.CharField(max_length=36, choices=VMoveType.choices, db_index=True)
     status = models.CharField(max_length=36, choices=VMoveStatus.choices, db_index=True)
     message = models.TextField(null=True, blank=True)
+    # The vm_state the instance is brought back to (active, stopped or error),
+    # decided from how it was before recovery touched it: a failed evacuation
+    # leaves it in error, and a retry must not take that for its real state.
+    restore_state = models.CharField(max_length=36, blank=True, default="")
 
     class Meta(SoftDeleteModel.Meta):
         constraints = [

@@ -47,6 +47,10 @@ class Server:
     host: str | None
     locked: bool
     locked_reason: str | None
+    # Nova's last recorded fault (shown while in error): its message, and its
+    # time, which tells a new fault from one the instance already had.
+    fault_message: str | None = None
+    fault_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,11 +74,13 @@ class Aggregate:
 
 
 def _server(resource: Any) -> Server:
+    fault = resource.fault or {}
     return Server(
         id=resource.id, name=resource.name or "", metadata=dict(resource.metadata or {}),
         vm_state=resource.vm_state, task_state=resource.task_state,
         power_state=resource.power_state, host=resource.compute_host,
         locked=bool(resource.is_locked), locked_reason=resource.locked_reason,
+        fault_message=fault.get("message"), fault_at=fault.get("created"),
     )
 
 

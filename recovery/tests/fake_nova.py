@@ -63,6 +63,7 @@ class FakeCompute:
         self.faults: list[Fault] = []
         self.dead = False
         self.ignore_start = False  # start_server is accepted but nothing happens
+        self.stall_evacuations = False  # evacuate_server is accepted, never completes
         self.deleted_listed = 0  # deleted servers that listings returned
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
@@ -86,7 +87,7 @@ class FakeCompute:
         self.servers_by_id[server_id] = SimpleNamespace(
             id=server_id, name=name or f"vm-{next(self._ids)}", metadata=metadata,
             vm_state=vm_state, task_state=task_state, power_state=power_state,
-            compute_host=host, is_locked=locked, locked_reason=locked_reason)
+            compute_host=host, is_locked=locked, locked_reason=locked_reason, fault=None)
         return server_id
 
     def add_aggregate(self, name: str, hosts: list[str], zone: str | None = None) -> None:
@@ -231,11 +232,20 @@ class FakeCompute:
                           and (host is None or s.host == host)]
             if host is not None and not candidates:
                 raise http_error(400, f"Compute host {host} could not be found or is disabled.")
-            if candidates:
+            if self.stall_evacuations:
+                found.task_state = "rebuilding"
+            elif candidates:
                 # Nova rebuilds an error instance as active; stopped stays stopped.
                 found.compute_host = candidates[0].host
                 found.vm_state = "active" if found.vm_state == "error" else found.vm_state
                 found.task_state = None
+            else:
+                # The scheduler found no host: Nova leaves the instance where it
+                # was, in error, with a fault saying why.
+                found.vm_state, found.task_state = "error", None
+                found.fault = {"code": 500, "created": f"fault-{next(self._ids)}",
+                               "message": "No valid host was found. "
+                                          "There are not enough hosts available."}
         self._exit(fault, "evacuate_server")
 
     def stop_server(self, server: Any) -> None:

@@ -389,8 +389,7 @@ def test_unlock_failure_does_not_fail_the_recovery(cloud):
 def test_an_evacuation_that_never_completes_times_out(cloud, settings):
     settings.WAIT_PERIOD_AFTER_EVACUATION = 0.1
     nova, _, failed = cloud
-    for name in ("spare-1", "spare-2"):
-        nova.service(name).state = "down"  # the scheduler has nowhere to go
+    nova.stall_evacuations = True
     server = nova.add_server("failed")
 
     notification = run(NotificationFactory(host=failed))
@@ -418,6 +417,42 @@ def test_a_retry_redoes_only_what_failed(cloud, settings):
     evacuations = nova.calls_per_server("evacuate_server")
     assert [evacuations[s] for s in servers] == [1, 1, 4, 1]
     assert nova.count("update_service_forced_down") == 1 and nova.count("servers") == 1
+
+
+@pytest.mark.parametrize("vm_state", ["active", "stopped"])
+def test_a_retry_after_nova_gave_up_restores_the_state_before_the_failure(cloud, settings,
+                                                                          vm_state):
+    """No valid host: Nova leaves the instance in error on the failed host.
+    That is not its real state: the retry brings it back as it was."""
+    settings.WAIT_PERIOD_AFTER_EVACUATION = 30  # not waited for: the fault says it all
+    nova, _, failed = cloud
+    for name in ("spare-1", "spare-2"):
+        nova.service(name).state = "down"  # the scheduler has nowhere to go
+    server = nova.add_server("failed", vm_state=vm_state,
+                             power_state=4 if vm_state == "stopped" else 1)
+    already_broken = nova.add_server("failed", vm_state="error")
+    nova.servers_by_id[already_broken].fault = {"created": "earlier", "message": "disk"}
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "error"
+    vmoves = {str(v.instance_uuid): v for v in notification.vmoves.all()}
+    assert vmoves[server].status == "failed"
+    assert vmoves[server].message == (f"Nova could not evacuate instance {server}: No valid "
+                                      "host was found. There are not enough hosts available.")
+    assert nova.servers_by_id[server].vm_state == "error"
+
+    for name in ("spare-1", "spare-2"):
+        nova.service(name).state = "up"
+    Notification.objects.filter(pk=notification.pk).update(next_attempt_at=timezone.now())
+    notification = run(notification)
+
+    assert notification.status == "finished", notification.message
+    moved = nova.servers_by_id[server]
+    assert moved.compute_host != "failed" and moved.vm_state == vm_state
+    # An instance that was in error before the failure stays in error.
+    assert nova.servers_by_id[already_broken].vm_state == "error"
+    assert nova.servers_by_id[already_broken].compute_host != "failed"
 
 
 def test_the_budget_spent_ends_failed(cloud, settings):
@@ -472,3 +507,25 @@ def test_resumed_recovery_never_evacuates_a_succeeded_instance_again(cloud, enqu
     assert not any(nova.servers_by_id[s].is_locked for s in servers)
     # Finished steps were not redone.
     assert nova.count("update_service_forced_down") == 1 and nova.count("servers") == 1
+
+
+def test_a_worker_dying_before_unlocking_leaves_no_instance_locked(cloud, settings):
+    nova, _, failed = cloud
+    server = nova.add_server("failed")
+    nova.fail("unlock_server", "kill", server_id=server)  # evacuated, confirmed, not unlocked
+    notification = NotificationFactory(host=failed)
+
+    with pytest.raises(WorkerKilled):
+        services.process_notification(notification_id=notification.pk)
+    assert nova.servers_by_id[server].is_locked
+    assert notification.vmoves.get().status == "ongoing"  # not recorded before the unlock
+
+    nova.dead = False  # a new worker takes over
+    Notification.objects.filter(pk=notification.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert services.take_over_expired_notifications()["resumed"] == 1
+    notification = run(notification)
+
+    assert notification.status == "finished", notification.message
+    assert not nova.servers_by_id[server].is_locked
+    assert nova.count("evacuate_server", server) == 1

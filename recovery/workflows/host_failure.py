@@ -133,7 +133,8 @@ def prepare_instances(*, run: Run, progress: StepProgress, host_name: str,
     vmoves = [
         VMove(notification=run.notification, instance_uuid=server.id,
               instance_name=server.name, source_host=host_name,
-              type=VMoveType.EVACUATION, status=VMoveStatus.PENDING)
+              type=VMoveType.EVACUATION, status=VMoveStatus.PENDING,
+              restore_state=plan_evacuation(server).final_state)
         for server in chosen
     ] + [
         VMove(notification=run.notification, instance_uuid=server.id,
@@ -335,17 +336,23 @@ class Plan:
 
     reset_first: bool
     final_state: str  # vm_state the instance must end in: active, stopped or error
+    known_fault: str | None = None  # when the fault it had before evacuation was recorded
 
 
-def plan_evacuation(server: Server) -> Plan:
+def plan_evacuation(server: Server, *, restore_state: str = "") -> Plan:
+    """`restore_state`: the final state decided before an earlier attempt,
+    which may have left the instance in error."""
     vm_state, task_state = server.vm_state, server.task_state
     if vm_state in EVACUABLE_STATES:
-        return Plan(reset_first=task_state is not None, final_state=vm_state)
-    # Nova refuses other states: reset to error first. A resized instance
-    # that was running is brought back running, anything else stopped.
-    if vm_state == "resized" and server.power_state != POWER_STATE_SHUTDOWN:
-        return Plan(reset_first=True, final_state="active")
-    return Plan(reset_first=True, final_state="stopped")
+        reset_first, final_state = task_state is not None, vm_state
+    elif vm_state == "resized" and server.power_state != POWER_STATE_SHUTDOWN:
+        # Nova refuses other states: reset to error first. A resized instance
+        # that was running is brought back running, anything else stopped.
+        reset_first, final_state = True, "active"
+    else:
+        reset_first, final_state = True, "stopped"
+    return Plan(reset_first=reset_first, final_state=restore_state or final_state,
+                known_fault=server.fault_at)
 
 
 def lock_reason(run: Run) -> str:
@@ -358,7 +365,9 @@ def evacuate_instance(*, run: Run, vmove: VMove, target: str | None,
 
     Safe to run again: an instance that already left the failed host (an
     earlier attempt evacuated it and died before confirming) is only
-    confirmed, never evacuated twice.
+    confirmed, never evacuated twice. The lock is released before the result
+    is recorded, so a worker dying in between leaves the vmove unfinished and
+    the next attempt, finding the instance locked by this recovery, unlocks it.
     """
     _update_vmove(vmove, status=VMoveStatus.ONGOING, start_time=timezone.now(),
                   end_time=None, dest_host=None, message=None)
@@ -368,7 +377,9 @@ def evacuate_instance(*, run: Run, vmove: VMove, target: str | None,
         server = watch.get(server_id)
         locked_by_us = server.locked and server.locked_reason == ours
         if server.host == vmove.source_host:
-            plan = plan_evacuation(server)
+            plan = plan_evacuation(server, restore_state=vmove.restore_state)
+            if not vmove.restore_state:
+                _update_vmove(vmove, restore_state=plan.final_state)
             if not server.locked:
                 nova.lock_server(server_id=server_id, reason=ours)
                 locked_by_us = True
@@ -385,33 +396,39 @@ def evacuate_instance(*, run: Run, vmove: VMove, target: str | None,
         )
         if plan is not None:
             server = _bring_to_state(run, server, plan.final_state)
-        _update_vmove(vmove, status=VMoveStatus.SUCCEEDED, dest_host=server.host,
-                      message=None)
+        outcome = {"status": VMoveStatus.SUCCEEDED, "dest_host": server.host, "message": None}
     except NovaNotFound:
         # Deleted by its owner since the listing, or while being evacuated.
-        _update_vmove(vmove, status=VMoveStatus.IGNORED,
-                      message="Not evacuated: the instance no longer exists.")
+        outcome = {"status": VMoveStatus.IGNORED,
+                   "message": "Not evacuated: the instance no longer exists."}
     except (NovaError, RecoveryFailed) as exc:
         log.warning("Evacuation of %s failed: %s", server_id, exc)
-        _update_vmove(vmove, status=VMoveStatus.FAILED, message=str(exc))
+        outcome = {"status": VMoveStatus.FAILED, "message": str(exc)}
     except LeaseLost:
         raise
     except Exception as exc:
         log.exception("Evacuation of %s failed", server_id)
-        _update_vmove(vmove, status=VMoveStatus.FAILED, message=f"Unexpected error: {exc}")
+        outcome = {"status": VMoveStatus.FAILED, "message": f"Unexpected error: {exc}"}
     finally:
-        _update_vmove(vmove, end_time=timezone.now())
         if locked_by_us:
             try:
                 nova.unlock_server(server_id=server_id)
             except NovaError as exc:
                 log.warning("Could not unlock instance %s: %s", server_id, exc)
+    _update_vmove(vmove, end_time=timezone.now(), **outcome)
 
 
 def _settled_elsewhere(watch: ServerWatch, server_id: str, source_host: str,
                        plan: Plan | None) -> Server | None:
     server = watch.get(server_id)
-    if server.host == source_host or server.task_state is not None:
+    if server.task_state is not None:
+        return None
+    if server.host == source_host:
+        if plan is not None and server.vm_state == "error" \
+                and server.fault_at != plan.known_fault:
+            # A new fault: Nova gave up (no valid host, say) and left it here.
+            raise RecoveryFailed(f"Nova could not evacuate instance {server_id}: "
+                                 f"{server.fault_message or 'no reason given'}")
         return None
     if server.vm_state == "error" and (plan is None or plan.final_state != "error"):
         # Nova gave up on the rebuild: waiting longer will not help.
