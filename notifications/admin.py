@@ -47,9 +47,16 @@ class NotificationAdmin(ReadOnlyAdmin):
     @admin.action(description="Retry recovery of the selected error/failed notifications",
                   permissions=["retry"])
     def retry_recovery(self, request, queryset):
-        from recovery.services import retry_notification
+        from masakari_site import changes
+        from masakari_site.exceptions import Conflict
 
-        retried = sum(retry_notification(notification=n) for n in queryset)
+        retried = 0
+        for notification in queryset:
+            try:  # recorded in the change log, as from the dashboard
+                changes.retry_notification(user=request.user, notification=notification)
+                retried += 1
+            except Conflict:
+                pass
         skipped = len(queryset) - retried
         self.message_user(
             request,

@@ -1,0 +1,36 @@
+import getpass
+
+from django.core.management import BaseCommand, CommandError
+
+from masakari_site import changes
+from masakari_site.api.principal import Principal
+from masakari_site.exceptions import Conflict
+from notifications.models import Notification
+
+
+class Command(BaseCommand):
+    help = ("Try error or failed notifications again now. Only what did not succeed is "
+            "redone: finished steps and evacuated instances are kept.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("notification_uuids", nargs="+", metavar="UUID")
+
+    def handle(self, *args, notification_uuids, **options):
+        operator = Principal(user_id="manage.py", project_id="", roles=frozenset({"admin"}),
+                             user_name=f"manage.py ({getpass.getuser()})")
+        refused = 0
+        for uuid in notification_uuids:
+            notification = Notification.objects.filter(notification_uuid=uuid).first()
+            if notification is None:
+                self.stderr.write(f"{uuid}: no such notification")
+                refused += 1
+                continue
+            try:
+                changes.retry_notification(user=operator, notification=notification)
+            except Conflict as exc:
+                self.stderr.write(f"{uuid}: {exc.message}")
+                refused += 1
+                continue
+            self.stdout.write(f"{uuid}: queued for another recovery attempt")
+        if refused:
+            raise CommandError(f"{refused} of {len(notification_uuids)} not retried")
