@@ -32,9 +32,17 @@ RIG_REDIS_URL = os.environ.get("RIG_REDIS_URL", "redis://127.0.0.1:6379/13")
 API_VERSION_HEADER = {"OpenStack-API-Version": "instance-ha 1.3"}
 
 
+# The rig's gunicorn servers (Keystone, placement, nova-api, ...) without
+# HTTP keep-alive: with it, a client reusing a connection just as the server
+# closes it for idleness gets "Connection reset by peer", and nova-compute
+# then fails the boot, delete or evacuation that was talking to placement.
+RIG_GUNICORN_ARGS = "--keep-alive 0"
+
+
 def rig(*args: str, timeout: float = 900) -> str:
+    env = {**os.environ, "RIG": str(RIG_DIR), "GUNICORN_CMD_ARGS": RIG_GUNICORN_ARGS}
     result = subprocess.run([str(RIG_SCRIPT), *args], capture_output=True, text=True,
-                            timeout=timeout, env={**os.environ, "RIG": str(RIG_DIR)})
+                            timeout=timeout, env=env)
     if result.returncode != 0:
         raise RuntimeError(f"real-openstack.sh {' '.join(args)} failed:\n"
                            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
@@ -299,15 +307,27 @@ class Engine:
             "type": type, "hostname": hostname, "payload": payload,
             "generated_time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())}})
 
-    def wait_notification(self, uuid: str, *, timeout: float = 300) -> dict:
+    def wait_notification(self, uuid: str, *, timeout: float = 300,
+                          retried: bool = False) -> dict:
         deadline = time.monotonic() + timeout
         while True:
             notification = self.api("GET", f"/notifications/{uuid}").json()["notification"]
-            if notification["status"] not in ("new", "running"):
+            # A retried one is `error` until a worker takes it; the attempt
+            # then ends with a message of its own.
+            queued = retried and notification["message"].endswith(
+                "Retry requested by an operator.")
+            if notification["status"] not in ("new", "running") and not queued:
                 return notification
             if time.monotonic() > deadline:
                 raise TimeoutError(f"notification {uuid} still {notification['status']}")
             time.sleep(0.5)
+
+    def retry(self, uuid: str) -> dict:
+        """An operator's retry (`manage.py retry_notification`); the notification
+        once that attempt has ended."""
+        result = self.service.manage("retry_notification", uuid)
+        assert result.returncode == 0, result.stderr
+        return self.wait_notification(uuid, retried=True)
 
     def vmoves(self, uuid: str) -> list[dict]:
         return self.api("GET", f"/notifications/{uuid}/vmoves?limit=1000").json()["vmoves"]

@@ -104,6 +104,70 @@ def test_host_failure_reserved_host(engine, openstack_rig, prefix, failed_comput
     assert not next(h for h in hosts if h["name"] == reserve)["reserved"]
 
 
+@pytest.fixture
+def no_valid_host(openstack_rig):
+    """fake-host-2 and -3 disabled: the scheduler has nowhere to evacuate to.
+
+    `enable()` gives them back (waiting until the scheduler would use them);
+    so does the end of the test, whatever happened.
+    """
+    compute = openstack_rig.compute
+    others = ["fake-host-2", "fake-host-3"]
+
+    def set_enabled(enabled: bool) -> None:
+        for host in others:
+            service = next(compute.services(binary="nova-compute", host=host))
+            if enabled and service.status == "disabled":
+                compute.enable_service(service)
+            elif not enabled:
+                compute.disable_service(service, disabled_reason="rig test: no valid host")
+        if enabled:
+            cloud.wait_schedulable(openstack_rig, others)
+
+    set_enabled(False)
+    yield lambda: set_enabled(True)
+    set_enabled(True)
+
+
+def test_a_retry_after_no_valid_host_restores_each_server_as_it_was(
+        engine, openstack_rig, prefix, failed_compute, no_valid_host, clean_hosts):
+    """Nova gives up at once (no valid host) and leaves the servers in ERROR
+    on the failed host; once there is room, the operator's retry brings each
+    back as it was before the failure: the running one ACTIVE, the stopped
+    one SHUTOFF."""
+    segment(engine, "auto")
+    running, stopped = cloud.boot_servers(openstack_rig, count=2, host=failed_compute,
+                                          prefix=prefix)
+    openstack_rig.compute.stop_server(stopped)
+    cloud.wait_servers(openstack_rig, [stopped], lambda s: s.status == "SHUTOFF",
+                       what="server stopped")
+    cloud.kill_compute(failed_compute)
+
+    response = engine.notify(type="COMPUTE_HOST", hostname=failed_compute, payload=HOST_DOWN)
+    assert response.status_code == 202, response.text
+    uuid = response.json()["notification"]["notification_uuid"]
+    notification = engine.wait_notification(uuid)
+
+    assert notification["status"] == "error", notification["message"]
+    vmoves = engine.vmoves(uuid)
+    assert {v["status"] for v in vmoves} == {"failed"}
+    assert all("No valid host was found" in v["message"] for v in vmoves), vmoves
+    servers = {s.id: s for s in openstack_rig.compute.servers(all_projects=True)
+               if s.id in (running, stopped)}
+    assert {(s.status, s.compute_host) for s in servers.values()} == {("ERROR",
+                                                                     failed_compute)}
+
+    no_valid_host()  # room again
+    notification = engine.retry(uuid)
+
+    assert notification["status"] == "finished", notification["message"]
+    servers = cloud.wait_servers(openstack_rig, [running, stopped], lambda s: True,
+                                 what="servers")
+    assert servers[running].status == "ACTIVE" and servers[stopped].status == "SHUTOFF"
+    assert all(s.compute_host != failed_compute for s in servers.values())
+    assert {v["status"] for v in engine.vmoves(uuid)} == {"succeeded"}
+
+
 def test_vm_failure_brings_a_stopped_ha_server_back(engine, openstack_rig, prefix,
                                                     clean_hosts):
     segment(engine, "auto")
