@@ -31,11 +31,11 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
-# End to end against the real Nova of ../shared/rig (installed and started
-# when missing). Not part of `make test`: see README.
+# Only the end-to-end suite against the real Nova of ../shared/rig (installed
+# and started when missing); `make test` runs it too.
 test-rig: $(VENV)/.installed
 	bash .ci/services.sh
-	$(TEST_ENV) $(VENV)/bin/pytest -m rig recovery/tests/rig $(PYTEST_ARGS)
+	$(TEST_ENV) $(VENV)/bin/pytest recovery/tests/rig $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var

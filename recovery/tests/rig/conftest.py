@@ -1,7 +1,8 @@
-"""The rig suite runs only when asked for: `pytest -m rig recovery/tests/rig`.
+"""The end-to-end suite against the real Nova of ../shared/rig.
 
-It is deselected (not skipped) otherwise, so a plain test run neither needs
-the rig nor reports tests that silently did nothing.
+It is part of every full run (`make test`); `-m "not rig"` leaves it out
+when working on something else. The rig is installed, set up and started by
+the first test that needs it, and stopped at the end if this run started it.
 """
 
 import uuid
@@ -9,20 +10,6 @@ import uuid
 import pytest
 
 from recovery.tests.rig import cloud
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "rig: end to end against the real Nova rig "
-                                       "(../shared/rig); run with -m rig")
-
-
-def pytest_collection_modifyitems(config, items):
-    if "rig" in (config.option.markexpr or ""):
-        return
-    deselected = [item for item in items if item.get_closest_marker("rig")]
-    if deselected:
-        config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if not item.get_closest_marker("rig")]
 
 
 @pytest.fixture(scope="session")
