@@ -168,14 +168,14 @@ def test_confirming_evacuations_does_not_list_deleted_instances(cloud):
 def test_an_instance_deleted_after_the_listing_is_not_evacuated(cloud):
     nova, _, failed = cloud
     gone, kept = nova.add_server("failed"), nova.add_server("failed")
-    nova.fail("lock_server", 404, server_id=gone)  # its owner deleted it meanwhile
+    nova.fail("evacuate_server", 404, server_id=gone)  # its owner deleted it meanwhile
 
     notification = run(NotificationFactory(host=failed))
 
     assert notification.status == "finished", notification.message
     assert vmove_states(notification) == {gone: "ignored", kept: "succeeded"}
     assert "no longer exists" in notification.vmoves.get(instance_uuid=gone).message
-    assert nova.count("evacuate_server", gone) == 0
+    assert nova.count("lock_server", gone) == 0 and nova.count("unlock_server", gone) == 0
 
 
 def test_a_later_round_plans_from_a_new_listing(cloud, monkeypatch, settings):
@@ -340,7 +340,7 @@ def test_rh_priority_tries_the_next_reserved_host_then_the_scheduler(cloud):
 CALLS_BY_STEP = [
     "services", "update_service_forced_down", "disable_service",  # disable step
     "servers",  # prepare step
-    "lock_server", "evacuate_server",  # evacuate step
+    "evacuate_server", "lock_server",  # evacuate step
     "servers_changed_since",  # confirming evacuations
 ]
 
@@ -359,7 +359,7 @@ def test_a_transient_fault_is_retried(cloud, method, error):
     assert nova.servers_by_id[server].compute_host != "failed"
 
 
-@pytest.mark.parametrize("method", CALLS_BY_STEP)
+@pytest.mark.parametrize("method", [m for m in CALLS_BY_STEP if m != "lock_server"])
 @pytest.mark.parametrize("error", [500, 409, "timeout"])
 def test_a_lasting_fault_ends_in_error_with_a_clear_message(cloud, method, error):
     nova, _, failed = cloud
@@ -374,6 +374,23 @@ def test_a_lasting_fault_ends_in_error_with_a_clear_message(cloud, method, error
     assert not nova.servers_by_id[server].is_locked  # locks are always released
     failed_steps = RecoveryStep.objects.filter(notification=notification, state="FAILURE")
     assert failed_steps.count() == 1
+
+
+def test_the_lock_comes_right_after_the_evacuate_call_and_failing_does_not_fail(cloud):
+    nova, _, failed = cloud
+    locked, unlockable = nova.add_server("failed"), nova.add_server("failed")
+    nova.fail("lock_server", 500, times=99, server_id=unlockable)
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished", notification.message
+    calls = [m for m, s in nova.calls if s == locked and m.endswith(("lock_server",
+                                                                     "evacuate_server"))]
+    assert calls == ["evacuate_server", "lock_server", "unlock_server"]
+    # Locking only protects an instance already on its way: never unlocked
+    # by us when we could not lock it.
+    assert nova.count("unlock_server", unlockable) == 0
+    assert nova.servers_by_id[unlockable].compute_host != "failed"
 
 
 def test_unlock_failure_does_not_fail_the_recovery(cloud):

@@ -380,13 +380,12 @@ def evacuate_instance(*, run: Run, vmove: VMove, target: str | None,
             plan = plan_evacuation(server, restore_state=vmove.restore_state)
             if not vmove.restore_state:
                 _update_vmove(vmove, restore_state=plan.final_state)
-            if not server.locked:
-                nova.lock_server(server_id=server_id, reason=ours)
-                locked_by_us = True
             if plan.reset_first:
                 nova.reset_server_state(server_id=server_id, state="error")
             run.lease.check()
             nova.evacuate_server(server_id=server_id, host=target)
+            if not server.locked:
+                locked_by_us = _lock(nova, server_id, reason=ours)
         else:
             plan = None
         server = run.wait_for(
@@ -416,6 +415,23 @@ def evacuate_instance(*, run: Run, vmove: VMove, target: str | None,
             except NovaError as exc:
                 log.warning("Could not unlock instance %s: %s", server_id, exc)
     _update_vmove(vmove, end_time=timezone.now(), **outcome)
+
+
+def _lock(nova: Nova, server_id: str, *, reason: str) -> bool:
+    """Lock an instance just sent to be rebuilt elsewhere, so its owner cannot
+    act on it until the recovery has confirmed it.
+
+    After the evacuate call, not before: nova-api serves the evacuations
+    first (one lock call per instance ahead of them delayed the last of 50
+    evacuations by seconds), and meanwhile the rebuild's task state refuses
+    the owner's actions anyway. Protection only: a failure is logged.
+    """
+    try:
+        nova.lock_server(server_id=server_id, reason=reason)
+        return True
+    except NovaError as exc:
+        log.warning("Could not lock instance %s during its evacuation: %s", server_id, exc)
+        return False
 
 
 def _settled_elsewhere(watch: ServerWatch, server_id: str, source_host: str,
