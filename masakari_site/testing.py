@@ -5,6 +5,7 @@ migrated, and gunicorn serving it on a free loopback port, started the way
 `manage.py serve` starts its web process. Tests talk to it over HTTP only.
 """
 
+import fcntl
 import json
 import os
 import socket
@@ -12,6 +13,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +24,27 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@contextmanager
+def file_lock(path: Path, *, timeout: float, poll: float, held_by: str,
+              error: type[Exception] = TimeoutError) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (across processes), waiting at most
+    `timeout` seconds for whoever holds it (`held_by`, for the error)."""
+    deadline = time.monotonic() + timeout
+    with path.open("w") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise error(f"{path} still held by {held_by} after {timeout}s") from None
+                time.sleep(poll)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def free_port() -> int:

@@ -18,7 +18,6 @@ built it. Every start copies the golden folder to a temporary one, points
 its catalog at a free port and starts gunicorn: a few seconds.
 """
 
-import fcntl
 import grp
 import hashlib
 import json
@@ -30,14 +29,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
-from masakari_site.testing import ROOT, free_port, stop_process, wait_for_http
+from masakari_site.testing import ROOT, file_lock, free_port, stop_process, wait_for_http
 
 KEYSTONE_REQUIREMENTS = ("keystone==30.0.0", "gunicorn")
 VAR = ROOT / "var"
@@ -183,25 +181,11 @@ def _run(args: list[str], *, timeout: float, what: str, log: Path | None = None,
                             + (_tail(log) if log else ""))
 
 
-@contextmanager
-def _locked(timeout: float = INSTALL_TIMEOUT + 2 * MANAGE_TIMEOUT) -> Iterator[None]:
+def _locked(timeout: float = INSTALL_TIMEOUT + 2 * MANAGE_TIMEOUT) -> AbstractContextManager[None]:
     """One builder at a time across pytest processes sharing this tree."""
     VAR.mkdir(exist_ok=True)
-    deadline = time.monotonic() + timeout
-    with LOCK.open("w") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise KeystoneError(f"{LOCK} still held by another build after "
-                                        f"{timeout}s") from None
-                time.sleep(0.5)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(LOCK, timeout=timeout, poll=0.5, held_by="another build",
+                     error=KeystoneError)
 
 
 def _stamp_matches(folder: Path, recipe: str) -> bool:

@@ -5,7 +5,6 @@ boot servers on a compute, kill and restore computes, and run the service
 (gunicorn + a real Celery worker) on its own database and Redis db.
 """
 
-import fcntl
 import os
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from masakari_site.testing import ROOT, LiveService, stop_process
+from masakari_site.testing import ROOT, LiveService, file_lock, stop_process
 
 RIG_SCRIPT = Path(os.environ.get("RIG_SCRIPT", "/work/shared/rig/real-openstack.sh"))
 RIG_DIR = Path(os.environ.get("RIG", "/tmp/rig"))
@@ -78,17 +77,8 @@ def rig_in_use() -> Iterator[None]:
     Two test runs (or a run and a benchmark) killing and restarting the same
     computes would break each other, so the second waits, bounded.
     """
-    with RIG_LOCK.open("w") as lock:
-        deadline = time.monotonic() + RIG_LOCK_TIMEOUT
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"the rig is still in use by another run after "
-                                       f"{RIG_LOCK_TIMEOUT}s ({RIG_LOCK})") from None
-                time.sleep(5)
+    with file_lock(RIG_LOCK, timeout=RIG_LOCK_TIMEOUT, poll=5,
+                   held_by="another run using the rig"):
         started = ensure_rig()
         try:
             yield
