@@ -43,15 +43,16 @@ def test_retry_command_requeues_and_says_what_it_refused(enqueued, capsys,
     missing = "8b1e4b0e-5d0c-4d9f-9a43-2b0b7d7c4c11"
 
     with django_capture_on_commit_callbacks(execute=True), \
-            pytest.raises(CommandError, match="2 of 3 not retried"):
+            pytest.raises(CommandError, match="3 of 4 not retried"):
         call_command("retry_notification", str(error.notification_uuid),
-                     str(finished.notification_uuid), missing)
+                     str(finished.notification_uuid), missing, "not-a-uuid")
 
     out, err = capsys.readouterr()
     assert f"{error.notification_uuid}: queued for another recovery attempt" in out
     assert f"{finished.notification_uuid}: Notification {finished.notification_uuid} is " \
            "finished: only error and failed ones can be retried." in err
     assert f"{missing}: no such notification" in err
+    assert "not-a-uuid: not a notification UUID" in err
     assert enqueued == [error.pk]
     change = ObjectChange.objects.get(action="retry")
     assert change.object_uuid == error.notification_uuid

@@ -1,4 +1,5 @@
 import getpass
+import uuid as uuid_lib
 
 from django.core.management import BaseCommand, CommandError
 
@@ -20,6 +21,12 @@ class Command(BaseCommand):
                              user_name=f"manage.py ({getpass.getuser()})")
         refused = 0
         for uuid in notification_uuids:
+            try:
+                uuid_lib.UUID(uuid)
+            except ValueError:
+                self.stderr.write(f"{uuid}: not a notification UUID")
+                refused += 1
+                continue
             notification = Notification.objects.filter(notification_uuid=uuid).first()
             if notification is None:
                 self.stderr.write(f"{uuid}: no such notification")
