@@ -204,8 +204,10 @@ class Run:
             raise
         progress.set_state(StepState.SUCCESS, progress=1.0)
 
-    def wait_for(self, condition: Callable[[], T | None], *, timeout: float, what: str) -> T:
-        """Poll `condition` every VERIFY_INTERVAL until it returns a value."""
+    def wait_for(self, condition: Callable[[], T | None], *, timeout: float, what: str,
+                 interval: float | None = None) -> T:
+        """Poll `condition` every `interval` (VERIFY_INTERVAL unless told) until it
+        returns a value."""
         deadline = time.monotonic() + timeout
         while True:
             result = condition()
@@ -214,4 +216,4 @@ class Run:
             if time.monotonic() >= deadline:
                 raise RecoveryFailed(f"Timed out after {timeout}s waiting for {what}")
             self.lease.check()
-            time.sleep(settings.VERIFY_INTERVAL)
+            time.sleep(settings.VERIFY_INTERVAL if interval is None else interval)

@@ -185,6 +185,7 @@ def test_a_later_round_plans_from_a_new_listing(cloud, monkeypatch, settings):
     monkeypatch.setattr("recovery.workflows.host_failure.time", clock)
     monkeypatch.setattr("recovery.runs.time", clock)
     settings.VERIFY_INTERVAL = 60
+    settings.WAIT_PERIOD_AFTER_EVACUATION = 600
     nova, segment, failed = cloud
     segment.recovery_method = "auto_priority"
     segment.save()
@@ -526,16 +527,32 @@ def test_resumed_recovery_never_evacuates_a_succeeded_instance_again(cloud, enqu
     assert nova.count("update_service_forced_down") == 1 and nova.count("servers") == 1
 
 
+def test_a_round_unlocks_its_instances_once_none_is_left_to_confirm(cloud):
+    nova, _, failed = cloud
+    servers = [nova.add_server("failed") for _ in range(3)]
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished", notification.message
+    methods = [method for method, _ in nova.calls]
+    unlocks = [i for i, method in enumerate(methods) if method == "unlock_server"]
+    assert len(unlocks) == 3
+    last_listing = max(i for i, method in enumerate(methods)
+                       if method == "servers_changed_since")
+    assert min(unlocks) > last_listing  # nothing left to confirm
+    assert not any(nova.servers_by_id[s].is_locked for s in servers)
+
+
 def test_a_worker_dying_before_unlocking_leaves_no_instance_locked(cloud, settings):
     nova, _, failed = cloud
-    server = nova.add_server("failed")
-    nova.fail("unlock_server", "kill", server_id=server)  # evacuated, confirmed, not unlocked
+    servers = [nova.add_server("failed") for _ in range(2)]
+    nova.fail("unlock_server", "kill", server_id=servers[0])  # evacuated, confirmed, not unlocked
     notification = NotificationFactory(host=failed)
 
     with pytest.raises(WorkerKilled):
         services.process_notification(notification_id=notification.pk)
-    assert nova.servers_by_id[server].is_locked
-    assert notification.vmoves.get().status == "ongoing"  # not recorded before the unlock
+    assert nova.servers_by_id[servers[0]].is_locked
+    assert vmove_states(notification) == dict.fromkeys(servers, "succeeded")
 
     nova.dead = False  # a new worker takes over
     Notification.objects.filter(pk=notification.pk).update(
@@ -544,5 +561,5 @@ def test_a_worker_dying_before_unlocking_leaves_no_instance_locked(cloud, settin
     notification = run(notification)
 
     assert notification.status == "finished", notification.message
-    assert not nova.servers_by_id[server].is_locked
-    assert nova.count("evacuate_server", server) == 1
+    assert not any(nova.servers_by_id[s].is_locked for s in servers)
+    assert set(nova.calls_per_server("evacuate_server").values()) == {1}

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import connection
@@ -37,6 +38,9 @@ EVACUABLE_STATES = ("active", "stopped", "error")
 POWER_STATE_SHUTDOWN = 4
 # Where an evacuation goes: None lets Nova's scheduler choose.
 SCHEDULER = None
+# How often a thread waiting for its instance looks at the latest listing
+# (Nova is listed at most once per VERIFY_INTERVAL, whoever asks).
+CONFIRM_POLL_SECONDS = 0.1
 
 
 def recover_host_failure(run: Run) -> str:
@@ -179,6 +183,7 @@ def evacuate_instances(*, run: Run, progress: StepProgress, host: Host,
                        watch: "ServerWatch") -> None:
     """Evacuate every unfinished vmove, per the segment's recovery method."""
     method = host.segment.recovery_method
+    release_leftover_locks(run=run, watch=watch)
     vmoves = _unfinished_vmoves(run)
     progress.note(f"Start evacuation of instances from failed host '{host.name}', instance "
                   f"uuids are: '{','.join(str(v.instance_uuid) for v in vmoves)}'")
@@ -254,11 +259,12 @@ def evacuate_vmoves(*, run: Run, progress: StepProgress, vmoves: list[VMove],
                     target: str | None, watch: "ServerWatch") -> None:
     """Evacuate several instances at a time (HOST_FAILURE_RECOVERY_THREADS)."""
     total = len(vmoves)
+    held = HeldLocks()
 
     def evacuate_one(vmove: VMove) -> None:
         try:
             progress.note(f"Evacuation of instance started: '{vmove.instance_uuid}'")
-            evacuate_instance(run=run, vmove=vmove, target=target, watch=watch)
+            evacuate_instance(run=run, vmove=vmove, target=target, watch=watch, held=held)
             if vmove.status == VMoveStatus.SUCCEEDED:
                 progress.note(f"Evacuated instance '{vmove.instance_uuid}' to "
                               f"'{vmove.dest_host}'", 0.1 + 0.8 * _done_share(run, total))
@@ -267,11 +273,14 @@ def evacuate_vmoves(*, run: Run, progress: StepProgress, vmoves: list[VMove],
         finally:
             connection.close()  # each pool thread has its own connection
 
-    with ThreadPoolExecutor(max_workers=settings.HOST_FAILURE_RECOVERY_THREADS,
-                            thread_name_prefix="evacuate") as pool:
-        # list() re-raises what a thread raised beyond the vmove (lease lost,
-        # worker killed) once every thread has stopped.
-        list(pool.map(evacuate_one, vmoves))
+    try:
+        with ThreadPoolExecutor(max_workers=settings.HOST_FAILURE_RECOVERY_THREADS,
+                                thread_name_prefix="evacuate") as pool:
+            # list() re-raises what a thread raised beyond the vmove (lease
+            # lost, worker killed) once every thread has stopped.
+            list(pool.map(evacuate_one, vmoves))
+    finally:
+        held.release(run.nova)
     # This round acted on its instances: a next one plans from a new listing.
     watch.expire()
 
@@ -359,15 +368,66 @@ def lock_reason(run: Run) -> str:
     return f"Masakari recovery of notification {run.notification.notification_uuid}"
 
 
+class HeldLocks:
+    """The instances one evacuation round locked, unlocked together when it ends.
+
+    Unlocking each instance as soon as it is confirmed would put one more call
+    per instance on nova-api while it still serves the round's other
+    evacuations. The vmove records the result at confirmation all the same; a
+    worker that dies before the release leaves the locks to the next attempt
+    (release_leftover_locks).
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._ids: set[str] = set()
+
+    def add(self, server_id: str) -> None:
+        with self._lock:
+            self._ids.add(server_id)
+
+    def release(self, nova: Nova) -> None:
+        with self._lock:
+            ids, self._ids = sorted(self._ids), set()
+        if ids:
+            with ThreadPoolExecutor(max_workers=settings.HOST_FAILURE_RECOVERY_THREADS,
+                                    thread_name_prefix="unlock") as pool:
+                list(pool.map(partial(_unlock, nova), ids))
+
+
+def _unlock(nova: Nova, server_id: str) -> None:
+    try:
+        nova.unlock_server(server_id=server_id)
+    except NovaError as exc:
+        log.warning("Could not unlock instance %s: %s", server_id, exc)
+
+
+def release_leftover_locks(*, run: Run, watch: "ServerWatch") -> None:
+    """Unlock the evacuated instances an earlier attempt of this recovery
+    confirmed but died before unlocking."""
+    held, ours = HeldLocks(), lock_reason(run)
+    for instance in VMove.objects.filter(notification=run.notification,
+                                         status=VMoveStatus.SUCCEEDED) \
+            .values_list("instance_uuid", flat=True):
+        try:
+            server = watch.get(str(instance))
+        except NovaError as exc:  # deleted, or Nova failing: evacuations come first
+            log.warning("Could not check the lock of instance %s: %s", instance, exc)
+            continue
+        if server.locked and server.locked_reason == ours:
+            held.add(server.id)
+    held.release(run.nova)
+
+
 def evacuate_instance(*, run: Run, vmove: VMove, target: str | None,
-                      watch: ServerWatch) -> None:
+                      watch: ServerWatch, held: HeldLocks) -> None:
     """Evacuate one instance and confirm it; the vmove records the result.
 
     Safe to run again: an instance that already left the failed host (an
     earlier attempt evacuated it and died before confirming) is only
-    confirmed, never evacuated twice. The lock is released before the result
-    is recorded, so a worker dying in between leaves the vmove unfinished and
-    the next attempt, finding the instance locked by this recovery, unlocks it.
+    confirmed, never evacuated twice. An instance locked by this recovery
+    (now, or by an attempt that died) goes to `held`, unlocked when the
+    round ends.
     """
     _update_vmove(vmove, status=VMoveStatus.ONGOING, start_time=timezone.now(),
                   end_time=None, dest_host=None, message=None)
@@ -392,6 +452,7 @@ def evacuate_instance(*, run: Run, vmove: VMove, target: str | None,
             lambda: _settled_elsewhere(watch, server_id, vmove.source_host, plan),
             timeout=settings.WAIT_PERIOD_AFTER_EVACUATION,
             what=f"instance {server_id} to be evacuated",
+            interval=min(CONFIRM_POLL_SECONDS, settings.VERIFY_INTERVAL),
         )
         if plan is not None:
             server = _bring_to_state(run, server, plan.final_state)
@@ -410,16 +471,13 @@ def evacuate_instance(*, run: Run, vmove: VMove, target: str | None,
         outcome = {"status": VMoveStatus.FAILED, "message": f"Unexpected error: {exc}"}
     finally:
         if locked_by_us:
-            try:
-                nova.unlock_server(server_id=server_id)
-            except NovaError as exc:
-                log.warning("Could not unlock instance %s: %s", server_id, exc)
+            held.add(server_id)
     _update_vmove(vmove, end_time=timezone.now(), **outcome)
 
 
 def _lock(nova: Nova, server_id: str, *, reason: str) -> bool:
     """Lock an instance just sent to be rebuilt elsewhere, so its owner cannot
-    act on it until the recovery has confirmed it.
+    act on it until the recovery has confirmed it (HeldLocks unlocks it).
 
     After the evacuate call, not before: nova-api serves the evacuations
     first (one lock call per instance ahead of them delayed the last of 50
