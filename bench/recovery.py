@@ -7,7 +7,11 @@ nova-compute, then either
   - floor: force-down + disable the service ourselves and issue the same
     evacuations straight to Nova with the same concurrency
     (HOST_FAILURE_RECOVERY_THREADS), timed from the first evacuate call.
-Both are watched the same way (a server list every 0.25 s). Each run does
+Both are watched the same way (a server list every 0.25 s). Beside the
+times, each run records the CPU seconds spent in its window by nova-api, by
+the whole rig (every process of its virtualenv) and by the engine (its
+gunicorn and Celery worker process trees): what the engine costs Nova and
+the machine on top of the floor's evacuations. Each run does
 every size, floor and engine back to back (which goes first alternates
 between runs, so background load hits both alike); the summary gives the
 medians over the runs. Before every boot the script waits (bounded) until
@@ -37,6 +41,57 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from recovery.tests.rig import cloud  # noqa: E402
 
 FAILED = "fake-host-1"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, CPU seconds so far), from /proc. A process that
+    ended within a window is not counted: the rig's and the engine's
+    processes live for the whole run."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        found[int(stat.parent.name)] = (int(fields[1]),
+                                        (int(fields[11]) + int(fields[12])) / CLOCK_TICKS)
+    return found
+
+
+def _tree_cpu(processes: dict[int, tuple[int, float]], roots: set[int]) -> float:
+    """CPU seconds of the processes `roots` and all their descendants."""
+    tree = set()
+    while roots:
+        tree |= roots
+        roots = {pid for pid, (parent, _) in processes.items()
+                 if parent in roots and pid not in tree}
+    return sum(processes[pid][1] for pid in tree if pid in processes)
+
+
+def _rig_pids() -> dict[str, int]:
+    """The rig's services by name, from its PID files."""
+    pids = {}
+    for pid_file in (cloud.RIG_DIR / "run").glob("*.pid"):
+        try:
+            pids[pid_file.stem] = int(pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return pids
+
+
+def cpu_seconds(engine: cloud.Engine) -> dict[str, float]:
+    """CPU seconds used so far by nova-api, the whole rig, and the engine."""
+    processes, rig = _processes(), _rig_pids()
+    return {
+        "nova_api": _tree_cpu(processes, {rig.get("nova-api", 0)}),
+        "rig": _tree_cpu(processes, set(rig.values())),
+        "engine": _tree_cpu(processes, {engine.worker.pid, engine.service.process.pid}),
+    }
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {f"cpu_{key}": round(after[key] - before[key], 2) for key in before}
 
 
 def wait_recovered(conn, ids: list[str]) -> float:
@@ -45,7 +100,7 @@ def wait_recovered(conn, ids: list[str]) -> float:
     return time.monotonic()
 
 
-def floor_run(conn, n: int, threads: int) -> dict:
+def floor_run(conn, engine: cloud.Engine, n: int, threads: int) -> dict:
     cloud.wait_schedulable(conn)
     ids = cloud.boot_servers(conn, count=n, host=FAILED, prefix="rig-bench-floor")
     try:
@@ -54,11 +109,11 @@ def floor_run(conn, n: int, threads: int) -> dict:
         service = next(compute.services(binary="nova-compute", host=FAILED))
         compute.update_service_forced_down(service, forced=True)
         compute.disable_service(service, disabled_reason="bench floor")
-        start = time.monotonic()
+        cpu, start = cpu_seconds(engine), time.monotonic()
         with ThreadPoolExecutor(max_workers=threads) as pool:
             list(pool.map(compute.evacuate_server, ids))
         done = wait_recovered(conn, ids)
-        return {"seconds": round(done - start, 2)}
+        return {"seconds": round(done - start, 2), **cpu_used(cpu, cpu_seconds(engine))}
     finally:
         cloud.start_compute(FAILED, conn)
         cloud.delete_servers(conn, "rig-bench-floor")
@@ -72,18 +127,19 @@ def engine_run(conn, engine: cloud.Engine, n: int) -> dict:
     ids = cloud.boot_servers(conn, count=n, host=FAILED, prefix="rig-bench-engine")
     try:
         cloud.kill_compute(FAILED)
-        posted = time.monotonic()
+        cpu, posted = cpu_seconds(engine), time.monotonic()
         response = engine.notify(type="COMPUTE_HOST", hostname=FAILED, payload={
             "event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"})
         accepted, accepted_wall = time.monotonic(), time.time()
         assert response.status_code == 202, response.text
         uuid = response.json()["notification"]["notification_uuid"]
         done = wait_recovered(conn, ids)
+        cpu = cpu_used(cpu, cpu_seconds(engine))
         notification = engine.wait_notification(uuid)
         starts = [datetime.fromisoformat(v["start_time"] + "+00:00").timestamp()
                   for v in engine.vmoves(uuid) if v["start_time"]]
         return {"seconds": round(done - accepted, 2), "status": notification["status"],
-                "api_seconds": round(accepted - posted, 3),
+                "api_seconds": round(accepted - posted, 3), **cpu,
                 "first_vmove_after": round(min(starts) - accepted_wall, 2)}
     finally:
         cloud.start_compute(FAILED, conn)
@@ -96,12 +152,13 @@ def engine_run(conn, engine: cloud.Engine, n: int) -> dict:
 def one_size(conn, engine: cloud.Engine, n: int, threads: int, floor_first: bool) -> dict:
     load = os.getloadavg()[0]
     if floor_first:
-        floor = floor_run(conn, n, threads)
+        floor = floor_run(conn, engine, n, threads)
         result = engine_run(conn, engine, n)
     else:
         result = engine_run(conn, engine, n)
-        floor = floor_run(conn, n, threads)
+        floor = floor_run(conn, engine, n, threads)
     return {"instances": n, "threads": threads, "floor": floor["seconds"],
+            **{f"floor_{k}": v for k, v in floor.items() if k.startswith("cpu_")},
             **{f"engine_{k}": v for k, v in result.items()},
             "ratio": round(result["seconds"] / floor["seconds"], 2),
             "floor_first": floor_first, "load_before": round(load, 1)}
@@ -116,6 +173,7 @@ def summarize(rows: list[dict]) -> dict:
             "engine_median": median("engine_seconds"), "ratio_median": median("ratio"),
             "ratios": [row["ratio"] for row in rows],
             "first_vmove_after_median": median("engine_first_vmove_after"),
+            **{f"{key}_median": median(key) for key in rows[0] if "_cpu_" in key},
             "statuses": sorted({row["engine_status"] for row in rows})}
 
 
