@@ -55,17 +55,52 @@ def rig_running() -> bool:
         return False
 
 
+# The rig's services other than the computes, by the names of their PID files.
+RIG_SERVICES = ("mariadb", "rabbitmq-beam", "keystone", "placement", "glance", "neutron-stub",
+                "nova-api", "nova-conductor", "nova-scheduler")
+
+
+def _alive(service: str) -> bool:
+    """Whether the rig's `service` runs, by its PID file."""
+    try:
+        os.kill(int((RIG_DIR / "run" / f"{service}.pid").read_text().split()[0]), 0)
+        return True
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def _computes_in_service() -> bool:
+    """Whether Nova has every compute up, enabled and not forced down."""
+    try:
+        services = list(admin_connection().compute.services(binary="nova-compute"))
+    except Exception:  # noqa: BLE001 (any failure: `start` sorts it out)
+        return False
+    return {s.host for s in services if s.state == "up" and s.status == "enabled"
+            and not s.is_forced_down} >= set(HOSTS)
+
+
 def ensure_rig() -> bool:
     """Install, set up and start the rig as needed; True if it was not running.
 
-    Install and setup take a few minutes the first time; `start` restarts
-    only what is dead and heals computes an earlier run left down.
+    Install and setup take a few minutes the first time. A running rig is
+    started again only when it needs more than its dead computes restarted
+    (`start-compute` also heals every compute): `start` registers the catalog
+    again, which resets the service users' passwords, so Keystone revokes
+    every token the running services hold, and a minute later, when their
+    cached validations expire, Nova fails an evacuation or a boot here and
+    there (NoValidHost, or an instance in ERROR after a 401 from placement).
     """
     was_running = rig_running()
     if not (RIG_DIR / "venv").exists():
         rig("install")
     if not (RIG_DIR / "etc").exists():
         rig("setup")
+    if was_running and all(_alive(service) for service in RIG_SERVICES):
+        dead = [host for host in HOSTS if not _alive(f"nova-compute-{compute_index(host)}")]
+        for host in dead:
+            rig("start-compute", str(compute_index(host)))
+        if dead or _computes_in_service():
+            return False
     rig("start")
     return not was_running
 
