@@ -240,7 +240,7 @@ def open_compute() -> Any:
         **({"region_name": settings.NOVA_REGION_NAME} if settings.NOVA_REGION_NAME else {}),
     }
     if settings.NOVA_CLOUD:
-        return openstack.connect(cloud=settings.NOVA_CLOUD, **common).compute
+        return _pooled(openstack.connect(cloud=settings.NOVA_CLOUD, **common)).compute
     if not settings.NOVA_AUTH_URL:
         raise NovaError("Nova is not configured: set NOVA_CLOUD (a clouds.yaml cloud) or "
                         "NOVA_AUTH_URL and the NOVA_AUTH_* service account settings")
@@ -256,11 +256,23 @@ def open_compute() -> Any:
                 "user_domain_name": settings.NOVA_AUTH_USER_DOMAIN_NAME,
                 "project_domain_name": settings.NOVA_AUTH_PROJECT_DOMAIN_NAME}
     auth_type = auth.pop("auth_type")
-    return openstack.connect(
+    return _pooled(openstack.connect(
         load_yaml_config=False, load_envvars=False, auth_type=auth_type,
         auth={"auth_url": settings.NOVA_AUTH_URL, **auth},
         interface=settings.NOVA_INTERFACE, **common,
-    ).compute
+    )).compute
+
+
+def _pooled(connection: Any) -> Any:
+    """Keep a connection to Nova per evacuation thread, not requests' 10 per host
+    (beyond those, each call opened a new one and the log said "Connection
+    pool is full")."""
+    from keystoneauth1.session import TCPKeepAliveAdapter
+
+    adapter = TCPKeepAliveAdapter(pool_maxsize=settings.HOST_FAILURE_RECOVERY_THREADS + 4)
+    for scheme in ("https://", "http://"):
+        connection.session.session.mount(scheme, adapter)
+    return connection
 
 
 _client: Nova | None = None

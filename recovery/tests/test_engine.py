@@ -239,3 +239,21 @@ def test_a_worker_process_starts_while_nova_is_down(fake_nova, caplog):
 
     assert "Could not connect to Nova yet" in caplog.text
     assert nova._client is None  # the first recovery connects again
+
+
+@pytest.mark.parametrize("threads", [16, 40])
+def test_the_nova_session_keeps_a_connection_per_evacuation_thread(settings, threads):
+    import openstack
+
+    from recovery import nova
+
+    settings.HOST_FAILURE_RECOVERY_THREADS = threads
+    connection = openstack.connect(  # connects at the first call only
+        load_yaml_config=False, load_envvars=False, auth_type="password",
+        auth={"auth_url": "http://127.0.0.1:9/v3", "username": "masakari",
+              "password": "secret", "project_name": "service"})
+
+    requests_session = nova._pooled(connection).session.session
+
+    for scheme in ("http://", "https://"):
+        assert requests_session.get_adapter(scheme)._pool_maxsize >= threads
