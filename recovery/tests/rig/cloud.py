@@ -86,9 +86,9 @@ def ensure_rig() -> bool:
     started again only when it needs more than its dead computes restarted
     (`start-compute` also heals every compute): `start` registers the catalog
     again, which resets the service users' passwords, so Keystone revokes
-    every token the running services hold, and a minute later, when their
-    cached validations expire, Nova fails an evacuation or a boot here and
-    there (NoValidHost, or an instance in ERROR after a 401 from placement).
+    every token the running services hold, and a minute or two later
+    placement refused them (401) and Nova failed an evacuation (NoValidHost,
+    or an instance in ERROR).
     """
     was_running = rig_running()
     if not (RIG_DIR / "venv").exists():
