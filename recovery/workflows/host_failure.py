@@ -183,7 +183,9 @@ def evacuate_instances(*, run: Run, progress: StepProgress, host: Host,
                        watch: "ServerWatch") -> None:
     """Evacuate every unfinished vmove, per the segment's recovery method."""
     method = host.segment.recovery_method
-    release_leftover_locks(run=run, watch=watch)
+    evacuated_before = list(VMove.objects.filter(
+        notification=run.notification, status=VMoveStatus.SUCCEEDED,
+    ).values_list("instance_uuid", flat=True))
     vmoves = _unfinished_vmoves(run)
     progress.note(f"Start evacuation of instances from failed host '{host.name}', instance "
                   f"uuids are: '{','.join(str(v.instance_uuid) for v in vmoves)}'")
@@ -209,6 +211,8 @@ def evacuate_instances(*, run: Run, progress: StepProgress, host: Host,
                 if not vmoves:
                     break
         vmoves = _unfinished_vmoves(run)
+    # After this attempt's evacuations, which come first.
+    release_leftover_locks(run=run, watch=watch, instances=evacuated_before)
     if vmoves:
         names = ",".join(str(v.instance_uuid) for v in vmoves)
         if method == RecoveryMethod.RESERVED_HOST and not tried_reserved:
@@ -402,16 +406,14 @@ def _unlock(nova: Nova, server_id: str) -> None:
         log.warning("Could not unlock instance %s: %s", server_id, exc)
 
 
-def release_leftover_locks(*, run: Run, watch: "ServerWatch") -> None:
-    """Unlock the evacuated instances an earlier attempt of this recovery
-    confirmed but died before unlocking."""
+def release_leftover_locks(*, run: Run, watch: "ServerWatch", instances: list) -> None:
+    """Unlock what an earlier attempt of this recovery evacuated (`instances`)
+    and confirmed but died before unlocking."""
     held, ours = HeldLocks(), lock_reason(run)
-    for instance in VMove.objects.filter(notification=run.notification,
-                                         status=VMoveStatus.SUCCEEDED) \
-            .values_list("instance_uuid", flat=True):
+    for instance in instances:
         try:
             server = watch.get(str(instance))
-        except NovaError as exc:  # deleted, or Nova failing: evacuations come first
+        except NovaError as exc:  # deleted, or Nova failing: not worth an error
             log.warning("Could not check the lock of instance %s: %s", instance, exc)
             continue
         if server.locked and server.locked_reason == ours:
