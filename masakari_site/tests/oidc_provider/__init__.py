@@ -29,11 +29,11 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from masakari_site.testing import ROOT, free_port, stop_process, wait_for_http
-from masakari_site.tests.keystone import _locked
+from masakari_site.testing import ROOT, file_lock, free_port, stop_process, wait_for_http
 
 HERE = Path(__file__).resolve().parent
 FOLDER = ROOT / "var" / "oidc-provider"
+LOCK = ROOT / "var" / "oidc-provider.lock"
 SOURCES = ("package.json", "provider.mjs")
 API_AUDIENCE = "urn:masakari:api"
 UI_CLIENT = ("masakari-ui", "masakari-ui-secret")
@@ -53,7 +53,11 @@ def _stamp() -> str:
 
 
 def ensure_installed() -> Path:
-    with _locked():
+    """Install the provider once per source change; one installer at a time
+    across pytest processes sharing this tree (the others wait for it)."""
+    LOCK.parent.mkdir(exist_ok=True)
+    with file_lock(LOCK, timeout=2 * INSTALL_TIMEOUT, poll=0.5, held_by="another install",
+                   error=ProviderError):
         stamp = FOLDER / ".stamp"
         if stamp.exists() and stamp.read_text() == _stamp():
             return FOLDER
