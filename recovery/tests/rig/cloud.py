@@ -75,8 +75,7 @@ def _computes_in_service() -> bool:
         services = list(admin_connection().compute.services(binary="nova-compute"))
     except Exception:  # noqa: BLE001 (any failure: `start` sorts it out)
         return False
-    return {s.host for s in services if s.state == "up" and s.status == "enabled"
-            and not s.is_forced_down} >= set(HOSTS)
+    return {s.host for s in services if in_service(s)} >= set(HOSTS)
 
 
 def ensure_rig() -> bool:
@@ -128,6 +127,11 @@ FLAVOR_RESOURCES = "VCPU:1,MEMORY_MB:512,DISK_GB:1"
 SCHEDULABLE_TIMEOUT = 180
 
 
+def in_service(service) -> bool:
+    """Whether Nova counts this compute service as up, enabled and not forced down."""
+    return service.state == "up" and service.status == "enabled" and not service.is_forced_down
+
+
 def unschedulable_hosts(conn, hosts: list[str] = HOSTS) -> dict[str, str]:
     """Computes the scheduler would refuse now, each with the reason.
 
@@ -143,7 +147,7 @@ def unschedulable_hosts(conn, hosts: list[str] = HOSTS) -> dict[str, str]:
         service = services.get(host)
         if service is None:
             reasons[host] = "no nova-compute service"
-        elif service.state != "up" or service.status != "enabled" or service.is_forced_down:
+        elif not in_service(service):
             reasons[host] = (f"service {service.state}, {service.status}"
                              + (", forced down" if service.is_forced_down else ""))
     placement = conn.placement
