@@ -16,7 +16,7 @@ from django.db import connection
 from django.utils import timezone
 
 from notifications.models import Notification, NotificationStatus, RecoveryStep, RecoveryStepEvent
-from recovery.nova import Nova
+from masakari_site.nova import Nova
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

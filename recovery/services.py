@@ -20,7 +20,7 @@ from hosts.models import Host
 from notifications.models import Notification, NotificationStatus, NotificationType
 from notifications.services import enqueue_processing
 from recovery import selectors
-from recovery.nova import Nova, NovaError, get_nova
+from masakari_site.nova import Nova, NovaError, get_nova
 from recovery.runs import (
     Heartbeat,
     Lease,

@@ -6,7 +6,8 @@ from celery import shared_task
 from celery.signals import worker_process_init
 from django.conf import settings
 
-from recovery import nova, services
+from masakari_site import nova
+from recovery import services
 
 
 @worker_process_init.connect

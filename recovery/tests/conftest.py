@@ -1,6 +1,6 @@
 import pytest
 
-from recovery import nova
+from masakari_site import nova
 from recovery.tests.fake_nova import FakeCompute
 
 

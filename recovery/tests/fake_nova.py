@@ -1,5 +1,5 @@
 """A fake Nova at the openstacksdk boundary: exactly the `conn.compute` calls
-recovery/nova.py makes, with Nova's behaviour where the engine depends on it
+masakari_site/nova.py makes, with Nova's behaviour where the engine depends on it
 (evacuation refused while the source service is up, stopped stays stopped)
 and faults to inject per call: HTTP 500, 409, a timeout, or the worker dying.
 """

@@ -219,7 +219,8 @@ def test_the_retry_note_is_a_sentence_of_its_own(db):
 def test_a_starting_worker_process_connects_to_nova(fake_nova):
     from celery.signals import worker_process_init
 
-    from recovery import nova, tasks  # noqa: F401 (the worker imports the tasks)
+    from masakari_site import nova
+    from recovery import tasks  # noqa: F401 (the worker imports the tasks)
 
     worker_process_init.send(sender=None)
 
@@ -231,7 +232,7 @@ def test_a_starting_worker_process_connects_to_nova(fake_nova):
 
 
 def test_a_worker_process_starts_while_nova_is_down(fake_nova, caplog):
-    from recovery import nova
+    from masakari_site import nova
 
     fake_nova.fail("services", "timeout", times=99)
 
@@ -245,7 +246,7 @@ def test_a_worker_process_starts_while_nova_is_down(fake_nova, caplog):
 def test_the_nova_session_keeps_a_connection_per_evacuation_thread(settings, threads):
     import openstack
 
-    from recovery import nova
+    from masakari_site import nova
 
     settings.HOST_FAILURE_RECOVERY_THREADS = threads
     connection = openstack.connect(  # connects at the first call only

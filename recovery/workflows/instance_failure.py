@@ -7,7 +7,7 @@ ConfirmInstanceActiveTask.
 from django.conf import settings
 
 from notifications.models import NotificationStatus
-from recovery.nova import NovaError, NovaNotFound, Server
+from masakari_site.nova import NovaError, NovaNotFound, Server
 from recovery.runs import RecoveryEnded, RecoveryFailed, Run, StepProgress
 from recovery.workflows.host_failure import is_ha_enabled
 

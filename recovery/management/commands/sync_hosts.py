@@ -1,7 +1,7 @@
 from django.core.management import BaseCommand, CommandError
 
 from recovery import services
-from recovery.nova import NovaError, get_nova
+from masakari_site.nova import NovaError, get_nova
 from segments.models import RecoveryMethod
 
 

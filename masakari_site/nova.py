@@ -1,9 +1,10 @@
-"""The engine's only door to Nova: openstacksdk with a service account.
+"""The service's only door to Nova: openstacksdk with a service account (the
+engine recovers through it, `sync_hosts` and the health check read through it).
 
 Every call has a timeout (the session's `api_timeout`) and a bounded retry
 with backoff on 5xx, 409 and connection errors. What still fails raises
 `NovaError` with a message an operator can act on; nothing here hangs.
-The rest of the engine sees plain value objects, never sdk resources.
+Callers see plain value objects, never sdk resources.
 """
 
 import logging
