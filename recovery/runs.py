@@ -15,8 +15,8 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from notifications.models import Notification, NotificationStatus, RecoveryStep, RecoveryStepEvent
 from masakari_site.nova import Nova
+from notifications.models import Notification, NotificationStatus, RecoveryStep, RecoveryStepEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -17,10 +17,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from hosts.models import Host
+from masakari_site.nova import Nova, NovaError, get_nova
 from notifications.models import Notification, NotificationStatus, NotificationType
 from notifications.services import enqueue_processing
 from recovery import selectors
-from masakari_site.nova import Nova, NovaError, get_nova
 from recovery.runs import (
     Heartbeat,
     Lease,

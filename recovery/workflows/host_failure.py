@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from hosts.models import Host
 from masakari_site.env import parse_bool
-from notifications.models import NotificationStatus, VMove, VMoveStatus, VMoveType
 from masakari_site.nova import Nova, NovaError, NovaNotFound, Server
+from notifications.models import NotificationStatus, VMove, VMoveStatus, VMoveType
 from recovery.runs import LeaseLost, RecoveryEnded, RecoveryFailed, Run, StepProgress
 from segments.models import RecoveryMethod
 

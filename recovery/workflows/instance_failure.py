@@ -6,8 +6,8 @@ ConfirmInstanceActiveTask.
 
 from django.conf import settings
 
-from notifications.models import NotificationStatus
 from masakari_site.nova import NovaError, NovaNotFound, Server
+from notifications.models import NotificationStatus
 from recovery.runs import RecoveryEnded, RecoveryFailed, Run, StepProgress
 from recovery.workflows.host_failure import is_ha_enabled
 

@@ -5,8 +5,8 @@ Steps (upstream's names): DisableComputeNodeTask, ConfirmComputeNodeDisabledTask
 
 from django.conf import settings
 
-from notifications.models import NotificationStatus
 from masakari_site.nova import ComputeService
+from notifications.models import NotificationStatus
 from recovery.runs import RecoveryEnded, Run, StepProgress
 from recovery.workflows.host_failure import failed_host, put_host_on_maintenance
 

@@ -1,7 +1,7 @@
 from django.core.management import BaseCommand, CommandError
 
-from recovery import services
 from masakari_site.nova import NovaError, get_nova
+from recovery import services
 from segments.models import RecoveryMethod
 
 
