@@ -35,7 +35,7 @@ from pathlib import Path
 
 import requests
 
-from masakari_site.testing import ROOT, file_lock, free_port, stop_process, wait_for_http
+from testing import ROOT, file_lock, free_port, stop_process, wait_for_http
 
 KEYSTONE_REQUIREMENTS = ("keystone==30.0.0", "gunicorn")
 VAR = ROOT / "var"

@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from masakari_site.env import secret_key_file
-from masakari_site.testing import ROOT
+from testing import ROOT
 
 
 def test_a_missing_secret_key_is_made_once_random_and_private(tmp_path):

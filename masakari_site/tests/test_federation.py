@@ -13,7 +13,7 @@ from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session
 from keystoneauth1.identity import v3
 
-from masakari_site.testing import LiveService, fault
+from testing import LiveService, fault
 
 pytestmark = pytest.mark.keystone
 

@@ -11,8 +11,8 @@ import requests
 from keystoneauth1 import adapter, session
 from keystoneauth1.identity import v3
 
-from masakari_site.testing import LiveService, fault
 from masakari_site.tests.keystone import USERS
+from testing import LiveService, fault
 
 pytestmark = pytest.mark.keystone
 

@@ -25,10 +25,10 @@ from django.test import Client
 from hosts.models import Host
 from hosts.tests.factories import HostFactory
 from masakari_site import oidc
-from masakari_site.testing import ApiClient, fault
 from masakari_site.tests.oidc_provider import rsa_private_jwk, start_provider
 from segments.models import Segment
 from segments.tests.factories import SegmentFactory
+from testing import ApiClient, fault
 
 pytestmark = pytest.mark.django_db
 

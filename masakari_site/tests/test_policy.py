@@ -8,7 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from masakari_site.api import keystone, policy
 from masakari_site.api.principal import Principal
-from masakari_site.testing import fault, free_port
+from testing import fault, free_port
 
 V1_RULES = [name for name in policy.DEFAULT_RULES if name.startswith("os_masakari_api:")]
 

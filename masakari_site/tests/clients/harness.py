@@ -17,8 +17,8 @@ from typing import Any
 
 import requests
 
-from masakari_site.testing import LiveService
 from masakari_site.tests.clients.venv import ClientsVenv
+from testing import LiveService
 
 CLOUD = "masakari"
 # The same server through an endpoint with a project id in the path, as a

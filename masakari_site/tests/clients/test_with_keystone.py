@@ -13,13 +13,13 @@ import socket
 import pytest
 import requests
 
-from masakari_site.testing import LiveService
 from masakari_site.tests.clients.harness import unique
 from masakari_site.tests.clients.monitors import (
     absent_process,
     processmonitor_config,
     running_monitor,
 )
+from testing import LiveService
 
 pytestmark = [pytest.mark.clients, pytest.mark.keystone]
 

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from masakari_site.testing import ROOT
+from testing import ROOT
 
 CLIENT_REQUIREMENTS = (
     "openstacksdk==4.22.0",

@@ -29,7 +29,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from masakari_site.testing import ROOT, file_lock, free_port, stop_process, wait_for_http
+from testing import ROOT, file_lock, free_port, stop_process, wait_for_http
 
 HERE = Path(__file__).resolve().parent
 FOLDER = ROOT / "var" / "oidc-provider"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from masakari_site.testing import ROOT, LiveService, file_lock, stop_process
+from testing import ROOT, LiveService, file_lock, stop_process
 
 RIG_SCRIPT = Path(os.environ.get("RIG_SCRIPT", "/work/shared/rig/real-openstack.sh"))
 RIG_DIR = Path(os.environ.get("RIG", "/tmp/rig"))

@@ -183,3 +183,13 @@ def fault(response) -> tuple[str, int, str]:
     assert set(detail) == {"code", "message"}, body
     assert detail["code"] == response.status_code
     return name, detail["code"], detail["message"]
+
+
+def user_with_roles(username: str, *roles: str):
+    """A Django user whose groups are Keystone-style role names, as an OIDC login makes them."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user = get_user_model().objects.create_user(username, password="pw")
+    user.groups.set([Group.objects.get_or_create(name=role)[0] for role in roles])
+    return user
