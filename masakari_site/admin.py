@@ -1,7 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.shortcuts import redirect
 
 from masakari_site.api.policy import is_allowed
-from masakari_site.dashboard.permissions import principal
+from masakari_site.api.principal import request_principal
+from masakari_site.exceptions import MasakariError
 from masakari_site.models import ObjectChange
 
 
@@ -15,7 +17,8 @@ class PolicyAdmin(admin.ModelAdmin):
     def _policy(self, request, action: str) -> bool:
         if not self.policy_resource:
             return True
-        return is_allowed(f"os_masakari_api:{self.policy_resource}:{action}", principal(request))
+        return is_allowed(f"os_masakari_api:{self.policy_resource}:{action}",
+                         request_principal(request))
 
     def _may_see(self, request, obj=None) -> bool:
         return self._policy(request, "detail" if obj else "index")
@@ -46,6 +49,83 @@ class ReadOnlyAdmin(PolicyAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ServiceAdmin(PolicyAdmin):
+    """Writes go through the resource's domain service, as from the API and the
+    dashboard: the same rules (conflicts, soft delete) and the change log with
+    the admin user as actor. A refusal is shown as a message, not a 500."""
+
+    def service_create(self, *, actor, fields: dict):
+        raise NotImplementedError
+
+    def service_update(self, *, actor, obj, changes: dict):
+        raise NotImplementedError
+
+    def service_delete(self, *, actor, obj) -> None:
+        raise NotImplementedError
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            current = type(obj)._default_manager.get(pk=obj.pk)  # before the form's values
+            self.service_update(actor=request.user, obj=current,
+                                changes={name: form.cleaned_data[name]
+                                         for name in form.changed_data})
+            obj.refresh_from_db()
+        else:
+            created = self.service_create(actor=request.user, fields=form.cleaned_data)
+            obj.pk = created.pk
+            obj.refresh_from_db()
+
+    def delete_model(self, request, obj):
+        self.service_delete(actor=request.user, obj=obj)
+
+    def get_deleted_objects(self, objs, request):
+        # A soft delete removes nothing that refers to the rows, so there is
+        # nothing "protected" to list (Django would list the hard delete's).
+        deleted = [str(obj) for obj in objs]
+        return deleted, {self.model._meta.verbose_name_plural: len(deleted)}, set(), []
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # a hard delete; see delete_through_service
+        return actions
+
+    @admin.action(description="Delete selected %(verbose_name_plural)s",
+                  permissions=["delete"])
+    def delete_through_service(self, request, queryset):
+        deleted, refused = 0, []
+        for obj in queryset:
+            try:
+                self.service_delete(actor=request.user, obj=obj)
+                deleted += 1
+            except MasakariError as exc:
+                refused.append(exc.message)
+        if deleted:
+            self.message_user(request, f"{deleted} deleted.", messages.SUCCESS)
+        for message in refused:
+            self.message_user(request, message, messages.ERROR)
+
+    actions = ["delete_through_service"]
+
+    def _refused(self, request, exc: MasakariError, object_id=None):
+        self.message_user(request, exc.message, messages.ERROR)
+        meta = self.model._meta
+        if object_id is None:
+            return redirect(f"admin:{meta.app_label}_{meta.model_name}_add")
+        return redirect(f"admin:{meta.app_label}_{meta.model_name}_change", object_id)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except MasakariError as exc:
+            return self._refused(request, exc, object_id)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except MasakariError as exc:
+            return self._refused(request, exc, object_id)
 
 
 @admin.register(ObjectChange)

@@ -5,9 +5,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
+
+from masakari_site.models import SoftDeleteModel
 
 
 @dataclass(frozen=True)
@@ -30,23 +33,38 @@ def ensure_first_admin(*, password_file: Path, username: str = "admin") -> First
     return FirstLogin(username=username, password=password, password_file=password_file)
 
 
+def _children_first(models_: list[type[SoftDeleteModel]]) -> list[type[SoftDeleteModel]]:
+    """Models that refer to others (by foreign key) before the ones they refer to."""
+    ordered: list[type[SoftDeleteModel]] = []
+
+    def place(model) -> None:
+        if model in ordered:
+            return
+        for relation in model._meta.related_objects:
+            if relation.related_model in models_:
+                place(relation.related_model)
+        ordered.append(model)
+
+    for model in sorted(models_, key=lambda m: m._meta.label):
+        place(model)
+    return ordered
+
+
 @transaction.atomic
 def purge_deleted(*, older_than_days: int) -> dict[str, int]:
-    """Remove soft-deleted rows deleted more than `older_than_days` ago.
+    """Remove soft-deleted rows deleted more than `older_than_days` ago, of
+    every soft-deleted model; live rows (notifications included) stay.
 
-    Notifications are kept while they exist: only soft-deleted rows go.
+    A row that live or newer rows still refer to (a segment's hosts) waits.
     Returns the number of rows removed per model.
     """
-    from hosts.models import Host
-    from notifications.models import Notification, VMove
-    from segments.models import Segment
-
     cutoff = timezone.now() - timedelta(days=older_than_days)
+    models_ = [model for model in apps.get_models() if issubclass(model, SoftDeleteModel)]
     counts = {}
-    # Children before parents: hosts reference segments.
-    for model in (VMove, Notification, Host, Segment):
+    for model in _children_first(models_):
         stale = model.all_objects.filter(deleted=True, deleted_at__lt=cutoff)
-        if model is Segment:
-            stale = stale.exclude(hosts__isnull=False)
+        for relation in model._meta.related_objects:
+            if relation.on_delete is models.PROTECT:
+                stale = stale.exclude(**{f"{relation.name}__isnull": False})
         counts[model._meta.label] = stale.delete()[1].get(model._meta.label, 0)
     return counts

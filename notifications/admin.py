@@ -3,6 +3,8 @@
 from django.contrib import admin, messages
 
 from masakari_site.admin import ReadOnlyAdmin
+from masakari_site.exceptions import Conflict
+from notifications import services
 from notifications.models import Notification, RecoveryStep, RecoveryStepEvent, VMove
 
 
@@ -47,13 +49,10 @@ class NotificationAdmin(ReadOnlyAdmin):
     @admin.action(description="Retry recovery of the selected error/failed notifications",
                   permissions=["retry"])
     def retry_recovery(self, request, queryset):
-        from masakari_site import changes
-        from masakari_site.exceptions import Conflict
-
         retried = 0
         for notification in queryset:
             try:  # recorded in the change log, as from the dashboard
-                changes.retry_notification(user=request.user, notification=notification)
+                services.retry_notification(actor=request.user, notification=notification)
                 retried += 1
             except Conflict:
                 pass

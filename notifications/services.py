@@ -1,17 +1,16 @@
-import logging
 from datetime import datetime, timedelta
 from functools import partial
 from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from hosts.models import Host
-from masakari_site.after_response import after_response
+from masakari_site.changelog import Action, Actor, record_change
 from masakari_site.exceptions import Conflict, Invalid
-from notifications.models import ACTIVE_STATUSES, Notification
-
-log = logging.getLogger(__name__)
+from notifications.models import ACTIVE_STATUSES, Notification, NotificationStatus
+from notifications.signals import notification_ready
 
 
 def _is_duplicate(*, host_uuid: UUID, type: str, generated_time: datetime, payload: dict
@@ -28,29 +27,18 @@ def _is_duplicate(*, host_uuid: UUID, type: str, generated_time: datetime, paylo
     return any(candidate == payload for candidate in earlier)
 
 
-def enqueue_processing(notification_id: int) -> None:
-    """Hand the notification to a worker. A lost message is re-sent by beat.
-
-    In a request this waits until the response has been sent: the row is
-    committed, and the client need not wait for the broker.
-    """
-    after_response(partial(_send_to_worker, notification_id))
-
-
-def _send_to_worker(notification_id: int) -> None:
-    from recovery.tasks import process_notification
-
-    try:
-        process_notification.delay(notification_id)
-    except Exception:  # the row is stored: beat's re-dispatch will pick it up
-        log.exception("Could not enqueue notification %s; beat will re-dispatch it",
-                      notification_id)
+def announce_ready(notification_id: int) -> None:
+    """Tell the engine (notification_ready) that a committed notification wants a worker."""
+    notification_ready.send(sender=Notification, notification_id=notification_id)
 
 
 def create_notification(
     *, type: str, hostname: str, generated_time: datetime, payload: dict
 ) -> Notification:
-    """Store a monitor's notification, then enqueue its processing after commit."""
+    """Store a monitor's notification; once committed, the engine is told.
+
+    Not written to the change log: the notification is its own record.
+    """
     with transaction.atomic():
         # Locking the host (only its row, not its segment's) serialises
         # notifications about it, so two identical ones arriving together cannot
@@ -75,5 +63,27 @@ def create_notification(
             type=type, hostname=hostname, generated_time=generated_time, payload=payload,
             source_host_uuid=host["uuid"], failover_segment_uuid=host["segment__uuid"],
         )
-        transaction.on_commit(partial(enqueue_processing, notification.pk))
+        transaction.on_commit(partial(announce_ready, notification.pk))
     return notification
+
+
+@transaction.atomic
+def retry_notification(*, actor: Actor, notification: Notification) -> None:
+    """An operator tries an `error` or `failed` notification again now.
+
+    Only what did not succeed is redone: finished steps and succeeded vmoves
+    are kept.
+    """
+    previous = notification.status
+    now = timezone.now()
+    retried = Notification.objects.filter(
+        pk=notification.pk, status__in=(NotificationStatus.ERROR, NotificationStatus.FAILED),
+    ).update(status=NotificationStatus.ERROR, next_attempt_at=now, updated_at=now,
+             message=f"{notification.message or ''} Retry requested by an operator.".strip())
+    if not retried:
+        raise Conflict(f"Notification {notification.notification_uuid} is "
+                       f"{notification.status}: only error and failed ones can be retried.")
+    record_change(actor=actor, action=Action.RETRY, obj=notification,
+                  object_type="notification", object_uuid=notification.notification_uuid,
+                  changes={"status": [previous, NotificationStatus.ERROR.value]})
+    transaction.on_commit(partial(announce_ready, notification.pk))

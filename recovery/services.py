@@ -7,20 +7,16 @@ and writes the end state only while it still holds that lease.
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from hosts.models import Host
-from masakari_site.nova import Nova, NovaError, get_nova
+from masakari_site.nova import NovaError, get_nova
 from notifications.models import Notification, NotificationStatus, NotificationType
-from notifications.services import enqueue_processing
 from recovery import selectors
+from recovery.dispatch import enqueue_processing
 from recovery.runs import (
     Heartbeat,
     Lease,
@@ -34,7 +30,6 @@ from recovery.runs import (
 from recovery.workflows.host_failure import recover_host_failure
 from recovery.workflows.instance_failure import recover_instance_failure
 from recovery.workflows.process_failure import recover_process_failure
-from segments.models import Segment
 
 log = logging.getLogger(__name__)
 
@@ -192,98 +187,3 @@ def take_over_expired_notifications(*, now: datetime | None = None) -> dict[str,
                 message=f"{notification.message or ''} Expired: still {status} after "
                         "NOTIFICATIONS_EXPIRED_INTERVAL.".strip())
     return counts
-
-
-# --- operator actions ------------------------------------------------------------
-
-def retry_notification(*, notification: Notification) -> bool:
-    """Try an `error` or `failed` notification again now (one more attempt).
-
-    Only what did not succeed is redone: finished steps and succeeded vmoves
-    are kept.
-    """
-    now = timezone.now()
-    with transaction.atomic():
-        retried = Notification.objects.filter(
-            pk=notification.pk,
-            status__in=(NotificationStatus.ERROR, NotificationStatus.FAILED),
-        ).update(status=NotificationStatus.ERROR, next_attempt_at=now, updated_at=now,
-                 message=f"{notification.message or ''} Retry requested by an "
-                         "operator.".strip())
-        if retried:
-            transaction.on_commit(partial(enqueue_processing, notification.pk))
-    return bool(retried)
-
-
-# --- hosts from Nova (manage.py sync_hosts) ----------------------------------------
-
-@dataclass(frozen=True)
-class HostSyncStep:
-    action: str  # "create segment", "add host", "move host", "keep host", "not in nova"
-    segment: str
-    host: str = ""
-    detail: str = ""
-
-    def __str__(self) -> str:
-        target = f"{self.host} -> {self.segment}" if self.host else self.segment
-        return f"{self.action:12} {target}" + (f"  ({self.detail})" if self.detail else "")
-
-
-def _segment_names(*, nova: Nova, group_by: str, default_segment: str) -> dict[str, str]:
-    """Which segment each nova-compute host belongs in."""
-    services = nova.compute_services()
-    if group_by == "az":
-        return {s.host: s.zone or default_segment for s in services}
-    if group_by == "aggregate":
-        by_host: dict[str, str] = {}
-        for aggregate in sorted(nova.aggregates(), key=lambda a: a.name):
-            for host in aggregate.hosts:
-                by_host.setdefault(host, aggregate.name)  # the first, by name
-        return {s.host: by_host.get(s.host, default_segment) for s in services}
-    return {s.host: default_segment for s in services}
-
-
-def plan_host_sync(*, nova: Nova, group_by: str = "none",
-                   default_segment: str = "default") -> list[HostSyncStep]:
-    """What sync_hosts would change to match Nova's compute services."""
-    wanted = _segment_names(nova=nova, group_by=group_by, default_segment=default_segment)
-    segments = set(Segment.objects.values_list("name", flat=True))
-    hosts = {h.name: h for h in Host.objects.select_related("segment")}
-    steps = [HostSyncStep("create segment", name)
-             for name in sorted(set(wanted.values()) - segments)]
-    for host_name, segment_name in sorted(wanted.items()):
-        host = hosts.get(host_name)
-        if host is None:
-            steps.append(HostSyncStep("add host", segment_name, host_name))
-        elif host.segment.name != segment_name:
-            steps.append(HostSyncStep("move host", segment_name, host_name,
-                                      f"from {host.segment.name}"))
-        else:
-            steps.append(HostSyncStep("keep host", segment_name, host_name))
-    steps += [HostSyncStep("not in nova", hosts[name].segment.name, name, "left alone")
-              for name in sorted(set(hosts) - set(wanted))]
-    return steps
-
-
-@transaction.atomic
-def apply_host_sync(*, steps: list[HostSyncStep], recovery_method: str) -> int:
-    """Carry out a plan from plan_host_sync; returns the number of changes."""
-    from hosts.services import create_host, update_host
-    from segments.services import create_segment
-
-    changes = 0
-    for step in steps:
-        if step.action == "create segment":
-            create_segment(name=step.segment, service_type="COMPUTE",
-                           recovery_method=recovery_method,
-                           description="Created by manage.py sync_hosts")
-        elif step.action == "add host":
-            create_host(segment=Segment.objects.get(name=step.segment), name=step.host,
-                        type="COMPUTE", control_attributes="SSH")
-        elif step.action == "move host":
-            update_host(host=Host.objects.get(name=step.host),
-                        changes={"segment": Segment.objects.get(name=step.segment)})
-        else:
-            continue
-        changes += 1
-    return changes

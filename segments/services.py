@@ -1,8 +1,12 @@
+"""Writes to failover segments: the one path the API, dashboard, admin,
+commands and engine all take. Each change is recorded in the change log."""
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from hosts.models import Host
-from masakari_site.exceptions import Conflict
+from masakari_site.changelog import Action, Actor, diff, record_change
+from masakari_site.exceptions import Conflict, NotFound
 from notifications.selectors import segment_under_recovery
 from segments.models import Segment
 
@@ -12,31 +16,50 @@ def _ensure_name_free(name: str, *, exclude_id: int | None = None) -> None:
         raise Conflict(f"Failover segment with name {name} already exists.")
 
 
+def _ensure_not_recovering(segment: Segment, doing: str) -> None:
+    if segment_under_recovery(segment_uuid=segment.uuid):
+        raise Conflict(
+            f"Failover segment {segment.uuid} can't be {doing} as it is in-use to process "
+            "notifications."
+        )
+
+
+def lock_live_segment(segment: Segment) -> Segment:
+    """Lock the segment's row until the transaction ends; NotFound once deleted.
+
+    Host creates and the segment's delete take this lock, so no host is
+    created in a segment being deleted.
+    """
+    locked = Segment.objects.select_for_update().filter(pk=segment.pk).first()
+    if locked is None:
+        raise NotFound(f"No failover segment with id {segment.uuid} found.")
+    return locked
+
+
 @transaction.atomic
 def create_segment(
-    *, name: str, service_type: str, recovery_method: str,
+    *, actor: Actor, name: str, service_type: str, recovery_method: str,
     description: str | None = None, enabled: bool = True,
 ) -> Segment:
     _ensure_name_free(name)
     try:
         with transaction.atomic():
-            return Segment.objects.create(
+            segment = Segment.objects.create(
                 name=name, service_type=service_type, recovery_method=recovery_method,
                 description=description, enabled=enabled,
             )
     except IntegrityError:
         raise Conflict(f"Failover segment with name {name} already exists.") from None
+    record_change(actor=actor, action=Action.CREATE, obj=segment, object_type="segment")
+    return segment
 
 
 @transaction.atomic
-def update_segment(*, segment: Segment, changes: dict) -> Segment:
-    if segment_under_recovery(segment_uuid=segment.uuid):
-        raise Conflict(
-            f"Failover segment {segment.uuid} can't be updated as it is in-use to process "
-            "notifications."
-        )
+def update_segment(*, actor: Actor, segment: Segment, changes: dict) -> Segment:
+    _ensure_not_recovering(segment, "updated")
     if "name" in changes:
         _ensure_name_free(changes["name"], exclude_id=segment.pk)
+    changed = diff(segment, changes)
     for field, value in changes.items():
         setattr(segment, field, value)
     try:
@@ -45,12 +68,18 @@ def update_segment(*, segment: Segment, changes: dict) -> Segment:
     except IntegrityError:
         raise Conflict(f"Failover segment with name {changes.get('name')} already exists.") \
             from None
+    if changed:
+        record_change(actor=actor, action=Action.UPDATE, obj=segment, object_type="segment",
+                      changes=changed)
     return segment
 
 
 @transaction.atomic
-def delete_segment(*, segment: Segment) -> None:
-    """Soft-deletes the segment and every host in it."""
+def delete_segment(*, actor: Actor, segment: Segment) -> None:
+    """Soft-deletes the segment and every host in it, unless it is being recovered."""
+    lock_live_segment(segment)
+    _ensure_not_recovering(segment, "deleted")
     now = timezone.now()
     Host.objects.filter(segment=segment).update(deleted=True, deleted_at=now, updated_at=now)
     segment.soft_delete()
+    record_change(actor=actor, action=Action.DELETE, obj=segment, object_type="segment")

@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from hosts import selectors
+from hosts import selectors, services
 from hosts.api.serializers import (
     HostBody,
     HostCreateBody,
@@ -10,7 +10,6 @@ from hosts.api.serializers import (
     HostSerializer,
     HostUpdateBody,
 )
-from masakari_site import changes
 from masakari_site.api.schema import bool_query, list_parameters, str_query
 from masakari_site.api.views import V1ViewSet
 from segments.selectors import get_segment
@@ -42,19 +41,19 @@ class HostViewSet(V1ViewSet):
     @extend_schema(request=HostCreateBody, responses={201: HostBody})
     def create(self, request, segment_uuid, **kwargs):
         segment = get_segment(uuid=segment_uuid)
-        host = changes.create_host(user=request.user, segment=segment,
-                                   fields=self.validated(HostCreateBody)["host"])
+        host = services.create_host(actor=request.user, segment=segment,
+                                    **self.validated(HostCreateBody)["host"])
         return Response({"host": HostSerializer(host).data}, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=HostUpdateBody, responses=HostBody)
     def update(self, request, segment_uuid, uuid, **kwargs):
         fields = self.validated(HostUpdateBody)["host"]
         host = selectors.get_host(segment=get_segment(uuid=segment_uuid), uuid=uuid)
-        host = changes.update_host(user=request.user, host=host, changes=fields)
+        host = services.update_host(actor=request.user, host=host, changes=fields)
         return Response({"host": HostSerializer(host).data})
 
     @extend_schema(responses={204: None})
     def destroy(self, request, segment_uuid, uuid, **kwargs):
         host = selectors.get_host(segment=get_segment(uuid=segment_uuid), uuid=uuid)
-        changes.delete_host(user=request.user, host=host)
+        services.delete_host(actor=request.user, host=host)
         return Response(status=status.HTTP_204_NO_CONTENT)

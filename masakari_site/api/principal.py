@@ -43,3 +43,10 @@ def principal_for_user(user) -> Principal:
         roles.add("admin")
     return Principal(user_id=str(user.pk), user_name=user.get_username(), project_id="",
                      roles=expand_roles(roles))
+
+
+def request_principal(request) -> Principal:
+    """The request's logged-in user as the policy sees them, worked out once per request."""
+    if not hasattr(request, "_principal"):
+        request._principal = principal_for_user(request.user)
+    return request._principal

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from hosts.models import Host
 from hosts.tests.factories import HostFactory
+from masakari_site.changelog import system_actor
 from masakari_site.health import Check, check_broker
 from masakari_site.services import ensure_first_admin
 from notifications.models import Notification
@@ -22,7 +23,7 @@ def age(model, pk, days):
 @pytest.mark.django_db
 def test_purge_deleted_removes_only_old_soft_deleted_rows():
     old_host = HostFactory()
-    delete_segment(segment=old_host.segment)
+    delete_segment(actor=system_actor("test"), segment=old_host.segment)
     age(Host, old_host.pk, 40)
     age(Segment, old_host.segment.pk, 40)
     recent = HostFactory()

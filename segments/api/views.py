@@ -2,11 +2,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from masakari_site import changes
 from masakari_site.api.microversions import SEGMENT_ENABLED
 from masakari_site.api.schema import bool_query, list_parameters, str_query
 from masakari_site.api.views import V1ViewSet
-from segments import selectors
+from segments import selectors, services
 from segments.api.serializers import (
     SegmentBody,
     SegmentCreateBody,
@@ -46,8 +45,7 @@ class SegmentViewSet(V1ViewSet):
     def create(self, request, **kwargs):
         body = SegmentCreateBodyV12 if self.api_version.at_least(SEGMENT_ENABLED) \
             else SegmentCreateBody
-        segment = changes.create_segment(user=request.user,
-                                         fields=self.validated(body)["segment"])
+        segment = services.create_segment(actor=request.user, **self.validated(body)["segment"])
         return Response({"segment": SegmentSerializer(segment).data},
                         status=status.HTTP_201_CREATED)
 
@@ -55,12 +53,12 @@ class SegmentViewSet(V1ViewSet):
     def update(self, request, uuid, **kwargs):
         body = SegmentUpdateBodyV12 if self.api_version.at_least(SEGMENT_ENABLED) \
             else SegmentUpdateBody
-        segment = changes.update_segment(user=request.user,
-                                         segment=selectors.get_segment(uuid=uuid),
-                                         changes=self.validated(body)["segment"])
+        segment = services.update_segment(actor=request.user,
+                                          segment=selectors.get_segment(uuid=uuid),
+                                          changes=self.validated(body)["segment"])
         return Response({"segment": SegmentSerializer(segment).data})
 
     @extend_schema(responses={204: None})
     def destroy(self, request, uuid, **kwargs):
-        changes.delete_segment(user=request.user, segment=selectors.get_segment(uuid=uuid))
+        services.delete_segment(actor=request.user, segment=selectors.get_segment(uuid=uuid))
         return Response(status=status.HTTP_204_NO_CONTENT)

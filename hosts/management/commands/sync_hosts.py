@@ -1,7 +1,8 @@
 from django.core.management import BaseCommand, CommandError
 
+from hosts import sync
+from masakari_site.changelog import system_actor
 from masakari_site.nova import NovaError, get_nova
-from recovery import services
 from segments.models import RecoveryMethod
 
 
@@ -21,7 +22,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, group_by, segment, recovery_method, apply, **options):
         try:
-            steps = services.plan_host_sync(nova=get_nova(), group_by=group_by,
+            steps = sync.plan_host_sync(nova=get_nova(), group_by=group_by,
                                             default_segment=segment)
         except NovaError as exc:
             raise CommandError(str(exc)) from None
@@ -30,5 +31,6 @@ class Command(BaseCommand):
         if not apply:
             self.stdout.write("(plan only: run with --apply to write it)")
             return
-        changes = services.apply_host_sync(steps=steps, recovery_method=recovery_method)
+        changes = sync.apply_host_sync(actor=system_actor("manage.py sync_hosts"), steps=steps,
+                                       recovery_method=recovery_method)
         self.stdout.write(self.style.SUCCESS(f"{changes} change(s) written."))

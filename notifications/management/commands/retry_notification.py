@@ -3,10 +3,10 @@ import uuid as uuid_lib
 
 from django.core.management import BaseCommand, CommandError
 
-from masakari_site import changes
 from masakari_site.api.principal import Principal
 from masakari_site.exceptions import Conflict
 from notifications.models import Notification
+from notifications.services import retry_notification
 
 
 class Command(BaseCommand):
@@ -33,7 +33,7 @@ class Command(BaseCommand):
                 refused += 1
                 continue
             try:
-                changes.retry_notification(user=operator, notification=notification)
+                retry_notification(actor=operator, notification=notification)
             except Conflict as exc:
                 self.stderr.write(f"{uuid}: {exc.message}")
                 refused += 1

@@ -5,6 +5,7 @@ from django.core.management import call_command
 
 from hosts.models import Host
 from hosts.tests.factories import HostFactory
+from masakari_site.models import ObjectChange
 from segments.models import Segment
 from segments.tests.factories import SegmentFactory
 
@@ -60,3 +61,21 @@ def test_one_segment_per_availability_zone(computes):
 
     assert dict(Host.objects.values_list("name", "segment__name")) == {
         "c1": "az-a", "c2": "az-a", "c3": "az-b"}
+
+
+def test_applied_changes_are_in_the_change_log_as_sync_hosts(computes):
+    old = SegmentFactory(name="old")
+    HostFactory(name="c1", segment=old)
+
+    sync("--group-by", "aggregate", "--apply")
+
+    logged = sorted(ObjectChange.objects.values_list("action", "object_type", "object_repr",
+                                                     "user_name"))
+    assert logged == [
+        ("create", "host", "c2", "manage.py sync_hosts"),
+        ("create", "host", "c3", "manage.py sync_hosts"),
+        ("create", "segment", "rack-1", "manage.py sync_hosts"),
+        ("create", "segment", "rack-2", "manage.py sync_hosts"),
+        ("update", "host", "c1", "manage.py sync_hosts"),
+    ]
+    assert ObjectChange.objects.get(action="update").changes == {"segment": ["old", "rack-1"]}
