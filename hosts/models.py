@@ -5,6 +5,16 @@ from masakari_site.models import SoftDeleteModel, new_uuid
 from segments.models import Segment
 
 
+class HostState(models.TextChoices):
+    """What an operator needs to know about a host at a glance. Not stored:
+    worked out from the host's flags and its notifications (selectors.hosts_with_state)."""
+
+    UP = "up", "up"
+    MAINTENANCE = "maintenance", "on maintenance"
+    RESERVED = "reserved", "reserved"
+    RECOVERING = "recovering", "being recovered"
+
+
 class Host(SoftDeleteModel):
     """A compute host in a segment; `name` is its Nova compute service host."""
 

@@ -1,10 +1,11 @@
-from django.db.models import QuerySet
+from django.db.models import Case, CharField, Exists, OuterRef, QuerySet, Value, When
 
 from hosts.filters import HostFilterSet
-from hosts.models import Host
+from hosts.models import Host, HostState
 from masakari_site.api.listing import ListParams, paginate
 from masakari_site.filters import apply_filters
 from masakari_site.selectors import get_by_uuid
+from notifications.models import ACTIVE_STATUSES, Notification
 from segments.models import Segment
 
 SORT_FIELDS = {
@@ -23,3 +24,20 @@ def host_list(*, segment: Segment, query, params: ListParams) -> QuerySet[Host]:
 
 def get_host(*, segment: Segment, uuid: str) -> Host:
     return get_by_uuid(segment.hosts.all(), uuid, what="host")
+
+
+def _being_recovered(host_uuid) -> Exists:
+    return Exists(Notification.objects.filter(source_host_uuid=host_uuid,
+                                              status__in=ACTIVE_STATUSES))
+
+
+def hosts_with_state(hosts: QuerySet[Host] | None = None) -> QuerySet[Host]:
+    """Hosts with `state` (a HostState): recovering wins over maintenance,
+    which wins over reserved."""
+    hosts = Host.objects.all() if hosts is None else hosts
+    return hosts.select_related("segment").annotate(state=Case(
+        When(_being_recovered(OuterRef("uuid")), then=Value(HostState.RECOVERING)),
+        When(on_maintenance=True, then=Value(HostState.MAINTENANCE)),
+        When(reserved=True, then=Value(HostState.RESERVED)),
+        default=Value(HostState.UP), output_field=CharField(),
+    ))

@@ -7,6 +7,7 @@ class MasakariSiteConfig(AppConfig):
     verbose_name = "Masakari site"
 
     def ready(self) -> None:
+        from django.conf import settings
         from django.core.signals import request_finished, request_started
         from django.db.backends.signals import connection_created
 
@@ -14,9 +15,12 @@ class MasakariSiteConfig(AppConfig):
         from masakari_site.db import use_c_timestamp_loader
 
         checks.register(check_policy)
-        connection_created.connect(use_c_timestamp_loader)
-        request_started.connect(after_response.open_request)
-        request_finished.connect(after_response.finish_request)
+        if settings.DB_C_TIMESTAMPS:
+            connection_created.connect(use_c_timestamp_loader)
+        if settings.DISPATCH_AFTER_RESPONSE:
+            # Without these, deferred work runs at once (at the commit).
+            request_started.connect(after_response.open_request)
+            request_finished.connect(after_response.finish_request)
 
 
 def check_policy(app_configs, **kwargs) -> list[checks.CheckMessage]:

@@ -1,9 +1,13 @@
 import os
 
 from celery import Celery
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "masakari_site.settings")
 
 app = Celery("masakari_site")
-app.config_from_object("masakari_site.celery_settings:CONFIG")
+if settings.SNAPSHOT_CELERY_SETTINGS:
+    app.config_from_object("masakari_site.celery_settings:CONFIG")
+else:  # Celery's stock way: every lookup goes through Django's lazy settings
+    app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

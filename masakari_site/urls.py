@@ -26,7 +26,7 @@ urlpatterns = [
     path("admin/login/", views.login),
     path("admin/logout/", views.LogoutView.as_view()),
     path("admin/", admin.site.urls),
-    path("dashboard/", include("masakari_site.dashboard.urls")),
+    path("dashboard/", include("dashboard.urls")),
 ]
 
 handler400 = "masakari_site.api.errors.handler400"

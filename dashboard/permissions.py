@@ -1,8 +1,8 @@
 """What a dashboard user may do: the API's policy rules, judged for the
-logged-in user (see principal_for_user), so one policy serves both."""
+logged-in user (see request_principal), so one policy serves both."""
 
 from masakari_site.api.policy import is_allowed
-from masakari_site.api.principal import Principal, principal_for_user
+from masakari_site.api.principal import request_principal
 
 RULES = {
     "segment_index": "os_masakari_api:segments:index",
@@ -21,15 +21,8 @@ RULES = {
 }
 
 
-def principal(request) -> Principal:
-    """The request's user as the policy sees them, worked out once per request."""
-    if not hasattr(request, "_principal"):
-        request._principal = principal_for_user(request.user)
-    return request._principal
-
-
 def allowed(request, action: str) -> bool:
-    return request.user.is_authenticated and is_allowed(RULES[action], principal(request))
+    return request.user.is_authenticated and is_allowed(RULES[action], request_principal(request))
 
 
 class Can:

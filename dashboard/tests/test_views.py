@@ -47,7 +47,7 @@ def test_readers_may_look_when_the_policy_lets_them(viewer_client, url):
 
 @pytest.mark.parametrize("url", READ_PAGES)
 def test_by_default_the_policy_keeps_the_dashboard_to_admins(client, db, url):
-    from masakari_site.dashboard.tests.conftest import user_with_roles
+    from testing import user_with_roles
 
     client.force_login(user_with_roles("member-only", "member"))
     assert client.get(url).status_code == 403
@@ -202,6 +202,20 @@ def test_deleting_a_segment_asks_first_then_deletes_its_hosts(staff_client):
     assert ObjectChange.objects.get().action == "delete"
 
 
+def test_a_segment_whose_recovery_went_wrong_is_not_deleted(staff_client):
+    host = HostFactory()
+    segment = host.segment
+    NotificationFactory(host=host, status="error")
+    response = staff_client.post(f"/dashboard/segments/{segment.uuid}/delete/", follow=True)
+    assert response.redirect_chain[-1][0] == f"/dashboard/segments/{segment.uuid}/"
+    assert messages_of(response) == [
+        f"Failover segment {segment.uuid} can't be deleted as it is in-use to process "
+        "notifications."]
+    assert Segment.objects.filter(pk=segment.pk).exists()
+    assert Host.objects.filter(pk=host.pk).exists()
+    assert not ObjectChange.objects.exists()
+
+
 def test_segment_list_filters_and_search(staff_client):
     SegmentFactory(name="rack-a", recovery_method="auto")
     SegmentFactory(name="rack-b", recovery_method="reserved_host", enabled=False)
@@ -254,6 +268,22 @@ def test_host_forms_show_the_apis_validation_messages(staff_client):
         "segment": existing.segment.uuid, "name": "compute-2", "type": "not alnum!"})
     assert response.context["form"].errors["type"] == ["must contain only letters and digits."]
     assert Host.objects.count() == 1
+
+
+def test_editing_a_host_starts_from_its_values_and_logs_what_changed(staff_client, staff):
+    host = HostFactory(name="compute-1", type="COMPUTE", control_attributes=None)
+    url = f"/dashboard/hosts/{host.uuid}/edit/"
+    form = staff_client.get(url).context["form"]
+    assert (form["name"].value(), form["type"].value(), form["control_attributes"].value()) \
+        == ("compute-1", "COMPUTE", "")
+    response = staff_client.post(url, {"name": "compute-2", "type": "COMPUTE",
+                                       "control_attributes": ""}, follow=True)
+    assert response.redirect_chain[-1][0] == f"/dashboard/hosts/{host.uuid}/"
+    assert messages_of(response) == ["Host compute-2 saved."]
+    assert Host.objects.get(pk=host.pk).name == "compute-2"
+    change = ObjectChange.objects.get()
+    assert (change.user, change.action, change.changes) == \
+        (staff, "update", {"name": ["compute-1", "compute-2"]})
 
 
 def test_maintenance_toggle_is_logged_and_shown_on_the_host_page(staff_client):

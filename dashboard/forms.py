@@ -3,6 +3,7 @@ API's own input serializers, so a name the API refuses is refused here with
 the same words."""
 
 from django import forms
+from django.db.models import Model
 from rest_framework import serializers
 
 from hosts.api.serializers import HostCreateInput
@@ -14,6 +15,8 @@ class ApiValidatedForm(forms.Form):
     """Runs `api_input` on the cleaned data and shows its errors on the fields."""
 
     api_input: type[serializers.Serializer]
+    # The cleaned fields the domain service takes, by the same names.
+    service_fields: tuple[str, ...]
 
     def clean(self):
         data = super().clean()
@@ -29,9 +32,25 @@ class ApiValidatedForm(forms.Form):
             return data
         return {**data, **api_input.validated_data}
 
+    @classmethod
+    def for_object(cls, obj: Model, data=None) -> "ApiValidatedForm":
+        """The form to edit `obj`, filled with its values (an empty text field for None)."""
+        return cls(data=data, initial={
+            name: "" if getattr(obj, name) is None else getattr(obj, name)
+            for name in cls.service_fields})
+
+    def fields_for_service(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.service_fields}
+
+    def changes_for_service(self) -> dict:
+        """Only the fields the user changed (a None shown as "" and sent back is no change)."""
+        return {name: value for name, value in self.fields_for_service().items()
+                if name in self.changed_data}
+
 
 class SegmentForm(ApiValidatedForm):
     api_input = SegmentCreateInputV12
+    service_fields = ("name", "description", "service_type", "recovery_method", "enabled")
 
     name = forms.CharField(max_length=255, strip=False)
     description = forms.CharField(max_length=255, required=False, strip=False,
@@ -42,21 +61,10 @@ class SegmentForm(ApiValidatedForm):
     enabled = forms.BooleanField(required=False, initial=True,
                                  help_text="Disabled segments do not recover their hosts.")
 
-    @classmethod
-    def for_segment(cls, segment: Segment, data=None) -> "SegmentForm":
-        return cls(data=data, initial={
-            "name": segment.name, "description": segment.description or "",
-            "service_type": segment.service_type, "recovery_method": segment.recovery_method,
-            "enabled": segment.enabled,
-        })
-
-    def fields_for_service(self) -> dict:
-        return {name: self.cleaned_data[name] for name in
-                ("name", "description", "service_type", "recovery_method", "enabled")}
-
 
 class HostForm(ApiValidatedForm):
     api_input = HostCreateInput
+    service_fields = ("name", "type", "control_attributes", "reserved", "on_maintenance")
 
     name = forms.CharField(max_length=255, strip=False,
                            help_text="The host's name as Nova's compute service knows it.")
@@ -68,18 +76,6 @@ class HostForm(ApiValidatedForm):
     on_maintenance = forms.BooleanField(required=False, label="On maintenance",
                                         help_text="Notifications from it are ignored.")
 
-    @classmethod
-    def for_host(cls, host, data=None) -> "HostForm":
-        return cls(data=data, initial={
-            "name": host.name, "type": host.type or "",
-            "control_attributes": host.control_attributes or "",
-            "reserved": host.reserved, "on_maintenance": host.on_maintenance,
-        })
-
-    def fields_for_service(self) -> dict:
-        return {name: self.cleaned_data[name] for name in
-                ("name", "type", "control_attributes", "reserved", "on_maintenance")}
-
 
 class NewHostForm(HostForm):
     """A host is created in a segment and stays there (the API cannot move it)."""
@@ -87,3 +83,4 @@ class NewHostForm(HostForm):
     segment = forms.ModelChoiceField(queryset=Segment.objects.order_by("name"),
                                      to_field_name="uuid", empty_label=None)
     field_order = ["segment"]
+    service_fields = ("segment", *HostForm.service_fields)

@@ -5,25 +5,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.core.paginator import Page, Paginator
-from django.db.models import (
-    Case,
-    CharField,
-    Count,
-    Exists,
-    F,
-    OuterRef,
-    Prefetch,
-    Q,
-    QuerySet,
-    Value,
-    When,
-    Window,
-)
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from hosts.models import Host
-from masakari_site.dashboard.filters import HostState
+from hosts.selectors import hosts_with_state
 from masakari_site.models import ObjectChange
 from masakari_site.selectors import get_by_uuid
 from notifications.models import (
@@ -49,22 +36,6 @@ def paginate(queryset: QuerySet, *, page: str | None, per_page: int = PAGE_SIZE)
 
 
 # --- hosts and segments -------------------------------------------------------
-
-def _being_recovered(host_uuid) -> Exists:
-    return Exists(Notification.objects.filter(source_host_uuid=host_uuid,
-                                              status__in=ACTIVE_STATUSES))
-
-
-def hosts_with_state(hosts: QuerySet[Host] | None = None) -> QuerySet[Host]:
-    """Hosts with `state`: recovering wins over maintenance, which wins over reserved."""
-    hosts = Host.objects.all() if hosts is None else hosts
-    return hosts.select_related("segment").annotate(state=Case(
-        When(_being_recovered(OuterRef("uuid")), then=Value(HostState.RECOVERING)),
-        When(on_maintenance=True, then=Value(HostState.MAINTENANCE)),
-        When(reserved=True, then=Value(HostState.RESERVED)),
-        default=Value(HostState.UP), output_field=CharField(),
-    ))
-
 
 def segments_with_counts(segments: QuerySet[Segment] | None = None) -> QuerySet[Segment]:
     segments = Segment.objects.all() if segments is None else segments

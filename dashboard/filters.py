@@ -4,20 +4,11 @@ import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
 
-from hosts.models import Host
+from hosts.models import Host, HostState
 from notifications.models import Notification, NotificationStatus, NotificationType
 from segments.models import RecoveryMethod, Segment
 
 ANY_YES_NO = [("", "any"), ("true", "yes"), ("false", "no")]
-
-
-class HostState:
-    UP = "up"
-    MAINTENANCE = "maintenance"
-    RESERVED = "reserved"
-    RECOVERING = "recovering"
-    CHOICES = [(UP, "up"), (MAINTENANCE, "on maintenance"), (RESERVED, "reserved"),
-               (RECOVERING, "being recovered")]
 
 
 def _search(fields: tuple[str, ...]):
@@ -48,13 +39,13 @@ class SegmentFilter(django_filters.FilterSet):
 
 
 class HostFilter(django_filters.FilterSet):
-    """Expects the queryset annotated with `state` (selectors.hosts_with_state)."""
+    """Expects the queryset annotated with `state` (hosts.selectors.hosts_with_state)."""
 
     q = django_filters.CharFilter(method=_search(("name", "type", "control_attributes")),
                                   label="Search")
     segment = django_filters.ChoiceFilter(field_name="segment__uuid", choices=segment_choices,
                                           empty_label="any")
-    state = django_filters.ChoiceFilter(choices=HostState.CHOICES, empty_label="any")
+    state = django_filters.ChoiceFilter(choices=HostState.choices, empty_label="any")
     type = django_filters.CharFilter(lookup_expr="iexact")
 
     class Meta:

@@ -33,7 +33,7 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-SCREENSHOTS = Path(__file__).resolve().parents[3] / "var" / "test-artifacts" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "screenshots"
 WIDTHS = (1280, 1920)
 TIMEOUT_MS = 15_000
 
@@ -75,15 +75,6 @@ def page(browser):
 
 
 @pytest.fixture
-def no_broker(monkeypatch):
-    """Notification ids the API would hand to Celery (no worker runs in these tests)."""
-    ids: list[int] = []
-    monkeypatch.setattr("notifications.services.enqueue_processing", ids.append)
-    monkeypatch.setattr("recovery.services.enqueue_processing", ids.append)
-    return ids
-
-
-@pytest.fixture
 def operator(transactional_db, settings):
     """An admin who logs in with a password (local login turned on, as `make run` does)."""
     settings.MASAKARI_LOCAL_LOGIN = True
@@ -115,7 +106,7 @@ def expect(locator):
     return playwright_api.expect(locator)
 
 
-def test_operator_flows(page, live_server, operator, no_broker):
+def test_operator_flows(page, live_server, operator, enqueued):
     base = live_server.url
     log_in(page, base)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
@@ -157,7 +148,7 @@ def test_operator_flows(page, live_server, operator, no_broker):
                     "cluster_status": "OFFLINE"}}}, timeout=10)
     assert response.status_code == 202, response.text
     notification = Notification.objects.get(hostname="compute-1")
-    assert no_broker == [notification.pk]
+    assert enqueued == [notification.pk]
 
     page.get_by_role("link", name="Notifications").click()
     page.get_by_role("link", name=notification.generated_time.strftime("%Y-%m-%d %H:%M:%S"))\
@@ -226,7 +217,7 @@ def test_operator_flows(page, live_server, operator, no_broker):
     expect(page.get_by_text("Recovery queued for another attempt.")).to_be_visible()
     expect(page.locator("#recovery .badge-error")).to_be_visible()
     expect(page.get_by_role("cell", name="retry")).to_be_visible()
-    assert no_broker[-1] == failed.pk
+    assert enqueued[-1] == failed.pk
     assert Notification.objects.get(pk=failed.pk).status == "error"
 
     for name, url in (("11-segment-list", "/dashboard/segments/"),
