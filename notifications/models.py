@@ -103,6 +103,15 @@ class VMove(SoftDeleteModel):
         return f"{self.instance_name or self.instance_uuid} ({self.status})"
 
 
+class RecoveryStepState(models.TextChoices):
+    """Upstream's task states, upper-case as clients see them."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+
+
 class RecoveryStep(models.Model):
     """One step of a notification's recovery workflow and how far it got."""
 
@@ -110,7 +119,8 @@ class RecoveryStep(models.Model):
         Notification, on_delete=models.CASCADE, related_name="recovery_steps"
     )
     name = models.CharField(max_length=255)
-    state = models.CharField(max_length=36, default="PENDING")
+    state = models.CharField(max_length=36, choices=RecoveryStepState.choices,
+                             default=RecoveryStepState.PENDING)
     progress = models.FloatField(default=0.0)
     position = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)

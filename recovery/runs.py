@@ -15,18 +15,22 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from masakari_site.changelog import system_actor
 from masakari_site.nova import Nova
-from notifications.models import Notification, NotificationStatus, RecoveryStep, RecoveryStepEvent
+from notifications.models import (
+    Notification,
+    NotificationStatus,
+    RecoveryStep,
+    RecoveryStepEvent,
+    RecoveryStepState,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class StepState:
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    SUCCESS = "SUCCESS"
-    FAILURE = "FAILURE"
+# Who the change log names for what the engine writes through domain services.
+ENGINE = system_actor("masakari-engine")
 
 
 class LeaseLost(Exception):
@@ -148,7 +152,7 @@ class StepProgress:
             RecoveryStep.objects.filter(pk=self.step.pk).update(
                 progress=self.step.progress, updated_at=timezone.now())
 
-    def set_state(self, state: str, *, progress: float | None = None) -> None:
+    def set_state(self, state: RecoveryStepState, *, progress: float | None = None) -> None:
         with self._lock:
             self.step.state = state
             if progress is not None:
@@ -178,31 +182,36 @@ class Run:
             if name not in existing:
                 existing[name] = RecoveryStep.objects.create(
                     notification=self.notification, name=name, position=position)
-            elif redo_finished and existing[name].state != StepState.PENDING:
-                existing[name].state = StepState.PENDING
+            elif redo_finished and existing[name].state != RecoveryStepState.PENDING:
+                existing[name].state = RecoveryStepState.PENDING
                 existing[name].save(update_fields=["state"])
         self._steps = existing
+
+    def note(self, name: str, message: str) -> None:
+        """A message in step `name`'s progress about what the workflow did
+        right before running it."""
+        StepProgress(self._steps[name]).note(message)
 
     def step(self, name: str, action: Callable[..., None], /, **kwargs) -> None:
         """Run one step unless an earlier attempt already finished it."""
         step = self._steps[name]
-        if step.state == StepState.SUCCESS:
+        if step.state == RecoveryStepState.SUCCESS:
             return
         self.lease.check()
         progress = StepProgress(step)
-        progress.set_state(StepState.RUNNING, progress=0.0)
+        progress.set_state(RecoveryStepState.RUNNING, progress=0.0)
         try:
             action(run=self, progress=progress, **kwargs)
         except RecoveryEnded:
-            progress.set_state(StepState.SUCCESS, progress=1.0)
+            progress.set_state(RecoveryStepState.SUCCESS, progress=1.0)
             raise
         except LeaseLost:
             raise
         except Exception as exc:
             progress.note(str(exc))
-            progress.set_state(StepState.FAILURE)
+            progress.set_state(RecoveryStepState.FAILURE)
             raise
-        progress.set_state(StepState.SUCCESS, progress=1.0)
+        progress.set_state(RecoveryStepState.SUCCESS, progress=1.0)
 
     def wait_for(self, condition: Callable[[], T | None], *, timeout: float, what: str,
                  interval: float | None = None) -> T:

@@ -11,17 +11,23 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from hosts.tests.factories import HostFactory
+from masakari_site.changelog import system_actor
+from masakari_site.exceptions import Conflict
 from notifications.models import Notification
+from notifications.services import retry_notification
 from notifications.tests.factories import NotificationFactory
 from recovery import services
 from recovery.runs import Heartbeat
 from recovery.schedule import install_periodic_tasks
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
+
+OPERATOR = system_actor("operator")
 
 
 def in_threads(count: int, work) -> list:
-    """Run `work(i)` in `count` threads released together; each has its own connection."""
+    """Run `work(i)` in `count` threads released together; each has its own
+    connection, so the test must commit (django_db(transaction=True))."""
     barrier = threading.Barrier(count)
 
     def one(i):
@@ -35,6 +41,7 @@ def in_threads(count: int, work) -> list:
         return list(pool.map(one, range(count)))
 
 
+@pytest.mark.django_db(transaction=True)
 def test_fifty_identical_notifications_make_one(fake_nova, enqueued):
     host = HostFactory(name="failed")
     body = {"notification": {
@@ -53,6 +60,7 @@ def test_fifty_identical_notifications_make_one(fake_nova, enqueued):
     assert enqueued == [notification.pk]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_two_workers_racing_for_a_notification_one_claims_it():
     notification = NotificationFactory()
 
@@ -64,7 +72,10 @@ def test_two_workers_racing_for_a_notification_one_claims_it():
     assert notification.status == "running" and notification.attempts == 1
 
 
-def test_two_workers_racing_for_a_host_failure_evacuate_each_instance_once(fake_nova):
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_racing_for_a_host_failure_evacuate_each_instance_once(fake_nova,
+                                                                            settings):
+    settings.HOST_FAILURE_RECOVERY_THREADS = 4
     host = HostFactory(name="failed")
     for name in ("failed", "spare"):
         fake_nova.add_service(name)
@@ -111,6 +122,7 @@ def test_a_taken_over_worker_cannot_write_its_end(settings):
     assert notification.message == "second" and notification.lease_expires_at is None
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_heartbeat_keeps_the_lease(settings):
     settings.NOTIFICATION_LEASE_SECONDS = 0.3
     notification = NotificationFactory()
@@ -170,8 +182,8 @@ def test_take_over_resumes_or_fails_dead_workers_notifications(enqueued, setting
     assert stuck_new.status == "failed"
 
 
-def test_operator_retry_gives_a_failed_notification_one_more_attempt(fake_nova, enqueued,
-                                                                    settings):
+def test_operator_retry_gives_a_failed_notification_one_more_attempt(
+        fake_nova, enqueued, settings, django_capture_on_commit_callbacks):
     settings.NOTIFICATION_MAX_ATTEMPTS = 1
     host = HostFactory(name="failed")
     for name in ("failed", "spare"):
@@ -183,11 +195,13 @@ def test_operator_retry_gives_a_failed_notification_one_more_attempt(fake_nova, 
     notification.refresh_from_db()
     assert notification.status == "failed"
 
-    assert services.retry_notification(notification=notification)
+    with django_capture_on_commit_callbacks(execute=True):
+        retry_notification(actor=OPERATOR, notification=notification)
     assert enqueued == [notification.pk]
     assert services.process_notification(notification_id=notification.pk) == "finished"
     assert fake_nova.servers_by_id[server].compute_host == "spare"
-    assert not services.retry_notification(notification=notification)  # finished now
+    with pytest.raises(Conflict):  # finished now
+        retry_notification(actor=OPERATOR, notification=notification)
 
 
 def test_periodic_tasks_are_installed_and_kept():

@@ -7,15 +7,17 @@ from django.utils import timezone
 
 from hosts.models import Host
 from hosts.tests.factories import HostFactory
+from masakari_site.models import ObjectChange
 from notifications.models import Notification, RecoveryStep
 from notifications.tests.factories import NotificationFactory
 from recovery import services
-from recovery.tests.fake_nova import WorkerKilled
 from recovery.workflows.host_failure import STEPS
 from segments.tests.factories import SegmentFactory
+from testing.fake_nova import WorkerKilled
 
-# Evacuations run in threads with their own connections: data must be committed.
-pytestmark = pytest.mark.django_db(transaction=True)
+# Evacuations run inline (fast_engine): rolled back. Tests that race real
+# threads commit, as those threads have their own connections.
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
@@ -38,7 +40,11 @@ def vmove_states(notification: Notification) -> dict[str, str]:
     return {str(v.instance_uuid): v.status for v in notification.vmoves.all()}
 
 
-def test_auto_evacuates_ha_enabled_instances_and_finishes(cloud):
+@pytest.mark.parametrize("threads", [
+    0, pytest.param(4, marks=pytest.mark.django_db(transaction=True), id="threads"),
+])
+def test_auto_evacuates_ha_enabled_instances_and_finishes(cloud, settings, threads):
+    settings.HOST_FAILURE_RECOVERY_THREADS = threads
     nova, segment, failed = cloud
     ha = [nova.add_server("failed") for _ in range(3)]
     other = nova.add_server("failed", ha=False)
@@ -71,11 +77,38 @@ def test_auto_evacuates_ha_enabled_instances_and_finishes(cloud):
     assert [s.name for s in steps] == STEPS
     assert all(s.state == "SUCCESS" and s.progress == 1.0 for s in steps)
     assert all(s.events.exists() for s in steps)
+    assert steps[0].events.first().message == "Host 'failed' put on maintenance"
+
+
+def test_the_engine_puts_the_failed_host_on_maintenance_in_the_change_log(cloud):
+    nova, _, failed = cloud
+    nova.add_server("failed")
+
+    assert run(NotificationFactory(host=failed)).status == "finished"
+
+    change = ObjectChange.objects.get(object_uuid=failed.uuid)
+    assert (change.action, change.object_type) == ("update", "host")
+    assert change.user is None and change.user_name == "masakari-engine"
+    assert change.changes == {"on_maintenance": [False, True]}
+
+
+def test_a_retry_of_a_host_already_on_maintenance_changes_nothing(cloud):
+    nova, _, failed = cloud
+    server = nova.add_server("failed")
+    nova.fail("evacuate_server", 500, server_id=server, times=3)
+    notification = run(NotificationFactory(host=failed))
+    assert notification.status == "error"
+
+    Notification.objects.filter(pk=notification.pk).update(next_attempt_at=timezone.now())
+    assert run(notification).status == "finished"
+
+    assert ObjectChange.objects.filter(object_uuid=failed.uuid).count() == 1
+    step = notification.recovery_steps.get(name="DisableComputeServiceTask")
+    assert step.events.filter(message__contains="put on maintenance").count() == 1
 
 
 def test_evacuate_all_instances_puts_ha_enabled_first(cloud, settings):
-    settings.EVACUATE_ALL_INSTANCES = True
-    settings.HOST_FAILURE_RECOVERY_THREADS = 1
+    settings.EVACUATE_ALL_INSTANCES = True  # one at a time (fast_engine): in plan order
     nova, _, failed = cloud
     plain = nova.add_server("failed", ha=None)
     ha = nova.add_server("failed")
@@ -182,7 +215,7 @@ def test_a_later_round_plans_from_a_new_listing(cloud, monkeypatch, settings):
     """After the scheduler round failed, the reserved-host round sees Nova as it is now,
     although the last listing is younger than VERIFY_INTERVAL."""
     clock = FakeClock()
-    monkeypatch.setattr("recovery.workflows.host_failure.time", clock)
+    monkeypatch.setattr("recovery.workflows.concurrency.time", clock)
     monkeypatch.setattr("recovery.runs.time", clock)
     settings.VERIFY_INTERVAL = 60
     settings.WAIT_PERIOD_AFTER_EVACUATION = 600
@@ -272,6 +305,9 @@ def test_reserved_host_is_enabled_added_to_aggregates_and_used(cloud, settings):
     reserve.refresh_from_db()
     assert not reserve.reserved
     assert {v.dest_host for v in notification.vmoves.all()} == {"reserve"}
+    change = ObjectChange.objects.get(object_uuid=reserve.uuid)
+    assert (change.action, change.user_name) == ("update", "masakari-engine")
+    assert change.changes == {"reserved": [True, False]}
 
 
 def test_reserved_host_without_one_ends_in_error(cloud):
@@ -489,8 +525,10 @@ def test_the_budget_spent_ends_failed(cloud, settings):
     assert notification.next_attempt_at is None
 
 
+@pytest.mark.django_db(transaction=True)
 def test_resumed_recovery_never_evacuates_a_succeeded_instance_again(cloud, enqueued, settings):
-    """The worker dies mid-evacuation; another one takes the notification over."""
+    """The worker dies mid-evacuation, its other threads still at work; another
+    worker takes the notification over."""
     settings.HOST_FAILURE_RECOVERY_THREADS = 2
     nova, _, failed = cloud
     servers = [nova.add_server("failed") for _ in range(8)]

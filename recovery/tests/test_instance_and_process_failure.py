@@ -4,11 +4,14 @@ import pytest
 
 from hosts.models import Host
 from hosts.tests.factories import HostFactory
+from masakari_site.changelog import system_actor
+from masakari_site.models import ObjectChange
 from notifications.models import Notification, NotificationType
+from notifications.services import retry_notification
 from notifications.tests.factories import NotificationFactory
 from recovery import services
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
@@ -155,7 +158,7 @@ def test_retried_vm_recovery_does_not_stop_again(fake_nova, host):
 
     fake_nova.ignore_start = False
     fake_nova.servers_by_id[server].vm_state = "stopped"
-    services.retry_notification(notification=notification)
+    retry_notification(actor=system_actor("operator"), notification=notification)
     notification = run(notification)
 
     assert notification.status == "finished"
@@ -174,6 +177,17 @@ def test_stopped_nova_compute_is_disabled_and_host_put_on_maintenance(fake_nova,
     assert not service.is_forced_down  # the host still runs its instances
     assert Host.objects.get(pk=host.pk).on_maintenance
     assert [s.state for s in notification.recovery_steps.all()] == ["SUCCESS", "SUCCESS"]
+    step = notification.recovery_steps.get(name="DisableComputeNodeTask")
+    assert step.events.first().message == "Host 'compute-a' put on maintenance"
+
+
+def test_the_engine_puts_the_host_on_maintenance_in_the_change_log(fake_nova, host):
+    assert run(process_notification(host)).status == "finished"
+
+    change = ObjectChange.objects.get(object_uuid=host.uuid)
+    assert (change.action, change.object_type) == ("update", "host")
+    assert change.user is None and change.user_name == "masakari-engine"
+    assert change.changes == {"on_maintenance": [False, True]}
 
 
 def test_already_disabled_service_is_left_alone(fake_nova, host):

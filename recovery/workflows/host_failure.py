@@ -1,29 +1,38 @@
 """COMPUTE_HOST: a compute host is down; move its instances elsewhere.
 
-Steps (upstream's names, which clients and the dashboard show):
-DisableComputeServiceTask, PrepareHAEnabledInstancesTask, EvacuateInstancesTask.
+The steps, in the order they run (upstream's names, which clients and the
+dashboard show):
+0. Put the host on maintenance (every attempt; noted in step 1's progress).
+1. DisableComputeServiceTask: force its nova-compute service down, disable it.
+2. PrepareHAEnabledInstancesTask: list its instances; one pending vmove per
+   instance to evacuate.
+3. EvacuateInstancesTask: evacuate them per the segment's recovery method,
+   several at a time (concurrency.py), then unlock what an earlier attempt
+   left locked.
 Each is safe to run twice: a resumed or retried recovery skips finished
 steps and never evacuates an instance whose vmove already succeeded.
 """
 
 import logging
-import threading
-import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
-from functools import partial
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
+from hosts import services as host_services
 from hosts.models import Host
-from masakari_site.env import parse_bool
 from masakari_site.nova import Nova, NovaError, NovaNotFound, Server
 from notifications.models import NotificationStatus, VMove, VMoveStatus, VMoveType
-from recovery.runs import LeaseLost, RecoveryEnded, RecoveryFailed, Run, StepProgress
+from recovery.runs import ENGINE, LeaseLost, RecoveryEnded, RecoveryFailed, Run, StepProgress
+from recovery.workflows.common import (
+    end_unless_stopped,
+    failed_host,
+    is_ha_enabled,
+    take_host_out_of_service,
+    wait_for_state,
+)
+from recovery.workflows.concurrency import HeldLocks, ServerWatch, run_at_once
 from segments.models import RecoveryMethod
 
 log = logging.getLogger(__name__)
@@ -45,9 +54,7 @@ CONFIRM_POLL_SECONDS = 0.1
 
 def recover_host_failure(run: Run) -> str:
     """Run the host failure workflow; return the notification's final message."""
-    payload = run.notification.payload
-    event = str(payload.get("event", "")).upper()
-    host_status = payload.get("host_status")
+    host_status = run.notification.payload.get("host_status")
     if host_status is None:
         raise RecoveryEnded(NotificationStatus.IGNORED,
                             "Ignored: the notification has no host_status, so the monitor "
@@ -56,16 +63,12 @@ def recover_host_failure(run: Run) -> str:
         raise RecoveryEnded(NotificationStatus.IGNORED,
                             f"Ignored: host_status is {host_status}, so the monitor could not "
                             "confirm the host is down; evacuating could corrupt disks.")
-    if event == "STARTED":
-        raise RecoveryEnded(NotificationStatus.FINISHED,
-                            f"Host {run.notification.hostname} started: nothing to recover.")
-    if event != "STOPPED":
-        raise RecoveryEnded(NotificationStatus.IGNORED, f"Ignored: unknown event {event!r}.")
+    end_unless_stopped(run, subject=f"Host {run.notification.hostname}")
 
     host = failed_host(run)
     watch = ServerWatch(run.nova)
     run.plan(STEPS)
-    put_host_on_maintenance(host=host)
+    take_host_out_of_service(run, host=host, before=DISABLE_COMPUTE_SERVICE)
     run.step(DISABLE_COMPUTE_SERVICE, disable_compute_service, host_name=host.name)
     run.step(PREPARE_INSTANCES, prepare_instances, host_name=host.name, watch=watch)
     run.step(EVACUATE_INSTANCES, evacuate_instances, host=host, watch=watch)
@@ -74,22 +77,7 @@ def recover_host_failure(run: Run) -> str:
     return f"Recovered host {host.name}: {moved} instance(s) evacuated."
 
 
-def failed_host(run: Run) -> Host:
-    host = Host.objects.select_related("segment") \
-        .filter(uuid=run.notification.source_host_uuid).first()
-    if host is None:
-        raise RecoveryFailed(f"Host {run.notification.hostname} "
-                             f"({run.notification.source_host_uuid}) no longer exists.")
-    return host
-
-
-def put_host_on_maintenance(*, host: Host) -> None:
-    """A failed host takes no new work, and is no longer a spare."""
-    if not host.on_maintenance or host.reserved:
-        host.on_maintenance = True
-        host.reserved = False
-        host.save(update_fields=["on_maintenance", "reserved"])
-
+# --- 1. DisableComputeServiceTask ---------------------------------------------
 
 def disable_compute_service(*, run: Run, progress: StepProgress, host_name: str) -> None:
     """Force the service down, then disable it.
@@ -107,15 +95,10 @@ def disable_compute_service(*, run: Run, progress: StepProgress, host_name: str)
     progress.note(f"Disabled compute service on host: '{host_name}'", 1.0)
 
 
-def is_ha_enabled(server: Server, *, key: str) -> bool:
-    try:
-        return parse_bool(server.metadata.get(key, False))
-    except ValueError:
-        return False
-
+# --- 2. PrepareHAEnabledInstancesTask -----------------------------------------
 
 def prepare_instances(*, run: Run, progress: StepProgress, host_name: str,
-                      watch: "ServerWatch") -> None:
+                      watch: ServerWatch) -> None:
     """Choose the instances to evacuate and write one pending vmove each."""
     progress.note("Preparing instances for evacuation")
     servers = watch.list_host(host=host_name)
@@ -160,27 +143,35 @@ def prepare_instances(*, run: Run, progress: StepProgress, host_name: str,
         ",".join(server.id for server in chosen)), 1.0)
 
 
-# --- evacuation -----------------------------------------------------------
+@dataclass(frozen=True)
+class Plan:
+    """How to evacuate one instance, decided from its state before the failure."""
 
-def _unfinished_vmoves(run: Run) -> list[VMove]:
-    return list(VMove.objects.filter(
-        notification=run.notification,
-        status__in=(VMoveStatus.PENDING, VMoveStatus.ONGOING, VMoveStatus.FAILED),
-    ).order_by("id"))
+    reset_first: bool
+    final_state: str  # vm_state the instance must end in: active, stopped or error
+    known_fault: str | None = None  # when the fault it had before evacuation was recorded
 
 
-def _destinations(method: str) -> list[str]:
-    """The order in which a recovery method tries the scheduler and reserved hosts."""
-    return {
-        RecoveryMethod.AUTO: ["scheduler"],
-        RecoveryMethod.RESERVED_HOST: ["reserved"],
-        RecoveryMethod.AUTO_PRIORITY: ["scheduler", "reserved"],
-        RecoveryMethod.RH_PRIORITY: ["reserved", "scheduler"],
-    }[method]
+def plan_evacuation(server: Server, *, restore_state: str = "") -> Plan:
+    """`restore_state`: the final state decided before an earlier attempt,
+    which may have left the instance in error."""
+    vm_state, task_state = server.vm_state, server.task_state
+    if vm_state in EVACUABLE_STATES:
+        reset_first, final_state = task_state is not None, vm_state
+    elif vm_state == "resized" and server.power_state != POWER_STATE_SHUTDOWN:
+        # Nova refuses other states: reset to error first. A resized instance
+        # that was running is brought back running, anything else stopped.
+        reset_first, final_state = True, "active"
+    else:
+        reset_first, final_state = True, "stopped"
+    return Plan(reset_first=reset_first, final_state=restore_state or final_state,
+                known_fault=server.fault_at)
 
+
+# --- 3. EvacuateInstancesTask -------------------------------------------------
 
 def evacuate_instances(*, run: Run, progress: StepProgress, host: Host,
-                       watch: "ServerWatch") -> None:
+                       watch: ServerWatch) -> None:
     """Evacuate every unfinished vmove, per the segment's recovery method."""
     method = host.segment.recovery_method
     evacuated_before = list(VMove.objects.filter(
@@ -224,6 +215,23 @@ def evacuate_instances(*, run: Run, progress: StepProgress, host: Host,
     progress.note("Evacuation process completed!", 1.0)
 
 
+def _destinations(method: str) -> list[str]:
+    """The order in which a recovery method tries the scheduler and reserved hosts."""
+    return {
+        RecoveryMethod.AUTO: ["scheduler"],
+        RecoveryMethod.RESERVED_HOST: ["reserved"],
+        RecoveryMethod.AUTO_PRIORITY: ["scheduler", "reserved"],
+        RecoveryMethod.RH_PRIORITY: ["reserved", "scheduler"],
+    }[method]
+
+
+def _unfinished_vmoves(run: Run) -> list[VMove]:
+    return list(VMove.objects.filter(
+        notification=run.notification,
+        status__in=(VMoveStatus.PENDING, VMoveStatus.ONGOING, VMoveStatus.FAILED),
+    ).order_by("id"))
+
+
 def reserved_hosts(*, host: Host) -> Iterator[Host]:
     """The segment's spare hosts, read one at a time: each loses its flag when used."""
     tried = {host.pk}
@@ -255,34 +263,27 @@ def activate_reserved_host(*, run: Run, progress: StepProgress, reserved: Host,
     service = run.nova.compute_service(host=reserved.name)
     if service.disabled:
         run.nova.enable_service(service=service)
-    Host.objects.filter(pk=reserved.pk, reserved=True).update(reserved=False,
-                                                             updated_at=timezone.now())
+    # False if another recovery took it first: enabled, it serves this one too.
+    host_services.take_reserved_host(actor=ENGINE, host=reserved)
 
 
 def evacuate_vmoves(*, run: Run, progress: StepProgress, vmoves: list[VMove],
-                    target: str | None, watch: "ServerWatch") -> None:
+                    target: str | None, watch: ServerWatch) -> None:
     """Evacuate several instances at a time (HOST_FAILURE_RECOVERY_THREADS)."""
     total = len(vmoves)
     held = HeldLocks()
 
     def evacuate_one(vmove: VMove) -> None:
-        try:
-            progress.note(f"Evacuation of instance started: '{vmove.instance_uuid}'")
-            evacuate_instance(run=run, vmove=vmove, target=target, watch=watch, held=held)
-            if vmove.status == VMoveStatus.SUCCEEDED:
-                progress.note(f"Evacuated instance '{vmove.instance_uuid}' to "
-                              f"'{vmove.dest_host}'", 0.1 + 0.8 * _done_share(run, total))
-            else:
-                progress.note(f"Instance '{vmove.instance_uuid}': {vmove.message}")
-        finally:
-            connection.close()  # each pool thread has its own connection
+        progress.note(f"Evacuation of instance started: '{vmove.instance_uuid}'")
+        evacuate_instance(run=run, vmove=vmove, target=target, watch=watch, held=held)
+        if vmove.status == VMoveStatus.SUCCEEDED:
+            progress.note(f"Evacuated instance '{vmove.instance_uuid}' to "
+                          f"'{vmove.dest_host}'", 0.1 + 0.8 * _done_share(run, total))
+        else:
+            progress.note(f"Instance '{vmove.instance_uuid}': {vmove.message}")
 
     try:
-        with ThreadPoolExecutor(max_workers=settings.HOST_FAILURE_RECOVERY_THREADS,
-                                thread_name_prefix="evacuate") as pool:
-            # list() re-raises what a thread raised beyond the vmove (lease
-            # lost, worker killed) once every thread has stopped.
-            list(pool.map(evacuate_one, vmoves))
+        run_at_once(evacuate_one, vmoves, name="evacuate")
     finally:
         held.release(run.nova)
     # This round acted on its instances: a next one plans from a new listing.
@@ -293,132 +294,6 @@ def _done_share(run: Run, total: int) -> float:
     succeeded = VMove.objects.filter(notification=run.notification,
                                      status=VMoveStatus.SUCCEEDED).count()
     return min(1.0, succeeded / max(total, 1))
-
-
-class ServerWatch:
-    """The instances of one recovery, seen through as few listings as possible.
-
-    Many threads each GETting their instance (before evacuating it, then
-    every VERIFY_INTERVAL until it is back) load nova-api far more than
-    listings do: the failed host's instances are listed once (the prepare
-    step's listing), then, while anyone waits, the servers changed since the
-    recovery began once per VERIFY_INTERVAL. An instance absent from every
-    listing so far (a resumed recovery skips the prepare step) is fetched on
-    its own.
-    """
-
-    # Nova's clock may run behind ours: look back further than the recovery.
-    CLOCK_MARGIN = timedelta(minutes=5)
-
-    def __init__(self, nova: Nova):
-        self.nova = nova
-        self.since = timezone.now() - self.CLOCK_MARGIN
-        self._lock = threading.Lock()
-        self._servers: dict[str, Server] = {}
-        self._fetched_at = float("-inf")
-
-    def expire(self) -> None:
-        """Make the next get() list the changes first."""
-        with self._lock:
-            self._fetched_at = float("-inf")
-
-    def list_host(self, *, host: str) -> list[Server]:
-        servers = self.nova.servers_on_host(host=host)
-        with self._lock:
-            self._remember(servers)
-        return servers
-
-    def get(self, server_id: str) -> Server:
-        with self._lock:
-            if time.monotonic() - self._fetched_at >= settings.VERIFY_INTERVAL:
-                self._remember(self.nova.servers_changed_since(since=self.since))
-            server = self._servers.get(server_id)
-        return server or self.nova.get_server(server_id=server_id)
-
-    def _remember(self, servers: list[Server]) -> None:
-        # Every listing is newer than `since`, so an instance missing from the
-        # changes since then has not changed since it was last listed: what
-        # was seen of it then still holds. (Called with the lock held.)
-        self._servers.update((server.id, server) for server in servers)
-        self._fetched_at = time.monotonic()
-
-
-@dataclass(frozen=True)
-class Plan:
-    """How to evacuate one instance, decided from its state before the failure."""
-
-    reset_first: bool
-    final_state: str  # vm_state the instance must end in: active, stopped or error
-    known_fault: str | None = None  # when the fault it had before evacuation was recorded
-
-
-def plan_evacuation(server: Server, *, restore_state: str = "") -> Plan:
-    """`restore_state`: the final state decided before an earlier attempt,
-    which may have left the instance in error."""
-    vm_state, task_state = server.vm_state, server.task_state
-    if vm_state in EVACUABLE_STATES:
-        reset_first, final_state = task_state is not None, vm_state
-    elif vm_state == "resized" and server.power_state != POWER_STATE_SHUTDOWN:
-        # Nova refuses other states: reset to error first. A resized instance
-        # that was running is brought back running, anything else stopped.
-        reset_first, final_state = True, "active"
-    else:
-        reset_first, final_state = True, "stopped"
-    return Plan(reset_first=reset_first, final_state=restore_state or final_state,
-                known_fault=server.fault_at)
-
-
-def lock_reason(run: Run) -> str:
-    return f"Masakari recovery of notification {run.notification.notification_uuid}"
-
-
-class HeldLocks:
-    """The instances one evacuation round locked, unlocked together when it ends.
-
-    Unlocking each instance as soon as it is confirmed would put one more call
-    per instance on nova-api while it still serves the round's other
-    evacuations. The vmove records the result at confirmation all the same; a
-    worker that dies before the release leaves the locks to the next attempt
-    (release_leftover_locks).
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._ids: set[str] = set()
-
-    def add(self, server_id: str) -> None:
-        with self._lock:
-            self._ids.add(server_id)
-
-    def release(self, nova: Nova) -> None:
-        with self._lock:
-            ids, self._ids = sorted(self._ids), set()
-        if ids:
-            with ThreadPoolExecutor(max_workers=settings.HOST_FAILURE_RECOVERY_THREADS,
-                                    thread_name_prefix="unlock") as pool:
-                list(pool.map(partial(_unlock, nova), ids))
-
-
-def _unlock(nova: Nova, server_id: str) -> None:
-    try:
-        nova.unlock_server(server_id=server_id)
-    except NovaError as exc:
-        log.warning("Could not unlock instance %s: %s", server_id, exc)
-
-
-def release_leftover_locks(*, run: Run, watch: "ServerWatch", instances: list) -> None:
-    """Unlock what an earlier attempt of this recovery evacuated (`instances`)
-    and confirmed but died before unlocking."""
-    held, ours = HeldLocks(), lock_reason(run)
-    for instance in instances:
-        try:
-            server = watch.get(str(instance))
-        except NovaError as exc:  # deleted, or Nova failing: not worth an error
-            log.warning("Could not check the lock of instance %s: %s", instance, exc)
-            continue
-        if server.locked and server.locked_reason == ours:
-            held.add(server.id)
-    held.release(run.nova)
 
 
 def evacuate_instance(*, run: Run, vmove: VMove, target: str | None,
@@ -477,6 +352,10 @@ def evacuate_instance(*, run: Run, vmove: VMove, target: str | None,
     _update_vmove(vmove, end_time=timezone.now(), **outcome)
 
 
+def lock_reason(run: Run) -> str:
+    return f"Masakari recovery of notification {run.notification.notification_uuid}"
+
+
 def _lock(nova: Nova, server_id: str, *, reason: str) -> bool:
     """Lock an instance just sent to be rebuilt elsewhere, so its owner cannot
     act on it until the recovery has confirmed it (HeldLocks unlocks it).
@@ -518,22 +397,30 @@ def _bring_to_state(run: Run, server: Server, final_state: str) -> Server:
     nova, server_id = run.nova, server.id
     if final_state in ("stopped", "error") and server.vm_state == "active":
         nova.stop_server(server_id=server_id)
-        server = run.wait_for(
-            lambda: _in_state(nova, server_id, "stopped"),
-            timeout=settings.WAIT_PERIOD_AFTER_POWER_OFF,
-            what=f"instance {server_id} to stop after evacuation",
-        )
+        server = wait_for_state(run, server_id=server_id, vm_state="stopped",
+                                timeout=settings.WAIT_PERIOD_AFTER_POWER_OFF,
+                                what=f"instance {server_id} to stop after evacuation")
     if final_state == "error" and server.vm_state != "error":
         nova.reset_server_state(server_id=server_id, state="error")
     return server
-
-
-def _in_state(nova: Nova, server_id: str, vm_state: str) -> Server | None:
-    server = nova.get_server(server_id=server_id)
-    return server if server.vm_state == vm_state and server.task_state is None else None
 
 
 def _update_vmove(vmove: VMove, **changes) -> None:
     for field, value in changes.items():
         setattr(vmove, field, value)
     vmove.save(update_fields=list(changes))
+
+
+def release_leftover_locks(*, run: Run, watch: ServerWatch, instances: list) -> None:
+    """Unlock what an earlier attempt of this recovery evacuated (`instances`)
+    and confirmed but died before unlocking."""
+    held, ours = HeldLocks(), lock_reason(run)
+    for instance in instances:
+        try:
+            server = watch.get(str(instance))
+        except NovaError as exc:  # deleted, or Nova failing: not worth an error
+            log.warning("Could not check the lock of instance %s: %s", instance, exc)
+            continue
+        if server.locked and server.locked_reason == ours:
+            held.add(server.id)
+    held.release(run.nova)

@@ -9,7 +9,7 @@ from django.conf import settings
 from masakari_site.nova import NovaError, NovaNotFound, Server
 from notifications.models import NotificationStatus
 from recovery.runs import RecoveryEnded, RecoveryFailed, Run, StepProgress
-from recovery.workflows.host_failure import is_ha_enabled
+from recovery.workflows.common import is_ha_enabled, wait_for_state
 
 STOP_INSTANCE = "StopInstanceTask"
 START_INSTANCE = "StartInstanceTask"
@@ -57,11 +57,6 @@ def _get_instance(run: Run, instance_id: str) -> Server:
                             f"Ignored: instance {instance_id} no longer exists.") from None
 
 
-def _in_state(run: Run, instance_id: str, vm_state: str) -> Server | None:
-    server = run.nova.get_server(server_id=instance_id)
-    return server if server.vm_state == vm_state and server.task_state is None else None
-
-
 def stop_instance(*, run: Run, progress: StepProgress, instance_id: str) -> None:
     server = _get_instance(run, instance_id)
     key = settings.INSTANCE_FAILURE_HA_ENABLED_INSTANCE_METADATA_KEY
@@ -85,9 +80,9 @@ def stop_instance(*, run: Run, progress: StepProgress, instance_id: str) -> None
             if exc.status_code != 409:
                 raise
             progress.note(f"Conflict when stopping instance: {instance_id}")
-    run.wait_for(lambda: _in_state(run, instance_id, "stopped"),
-                 timeout=settings.WAIT_PERIOD_AFTER_POWER_OFF,
-                 what=f"instance {instance_id} to stop")
+    wait_for_state(run, server_id=instance_id, vm_state="stopped",
+                   timeout=settings.WAIT_PERIOD_AFTER_POWER_OFF,
+                   what=f"instance {instance_id} to stop")
     progress.note(f"Stopped instance: '{instance_id}'", 1.0)
 
 
@@ -106,7 +101,7 @@ def start_instance(*, run: Run, progress: StepProgress, instance_id: str) -> Non
 
 def confirm_instance_active(*, run: Run, progress: StepProgress, instance_id: str) -> None:
     progress.note(f"Confirming instance '{instance_id}' vm_state is ACTIVE")
-    run.wait_for(lambda: _in_state(run, instance_id, "active"),
-                 timeout=settings.WAIT_PERIOD_AFTER_POWER_ON,
-                 what=f"instance {instance_id} to become ACTIVE")
+    wait_for_state(run, server_id=instance_id, vm_state="active",
+                   timeout=settings.WAIT_PERIOD_AFTER_POWER_ON,
+                   what=f"instance {instance_id} to become ACTIVE")
     progress.note(f"Confirmed instance '{instance_id}' vm_state is ACTIVE", 1.0)

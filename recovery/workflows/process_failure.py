@@ -1,14 +1,16 @@
 """PROCESS: a process on a host died (nova-compute); keep Nova off the host.
 
-Steps (upstream's names): DisableComputeNodeTask, ConfirmComputeNodeDisabledTask.
+Steps (upstream's names), all run again by a retry:
+0. Put the host on maintenance (noted in step 1's progress).
+1. DisableComputeNodeTask: disable the process's service in Nova.
+2. ConfirmComputeNodeDisabledTask: wait until Nova shows it disabled.
 """
 
 from django.conf import settings
 
 from masakari_site.nova import ComputeService
-from notifications.models import NotificationStatus
-from recovery.runs import RecoveryEnded, Run, StepProgress
-from recovery.workflows.host_failure import failed_host, put_host_on_maintenance
+from recovery.runs import Run, StepProgress
+from recovery.workflows.common import end_unless_stopped, failed_host, take_host_out_of_service
 
 DISABLE_COMPUTE_NODE = "DisableComputeNodeTask"
 CONFIRM_COMPUTE_NODE_DISABLED = "ConfirmComputeNodeDisabledTask"
@@ -16,17 +18,11 @@ STEPS = [DISABLE_COMPUTE_NODE, CONFIRM_COMPUTE_NODE_DISABLED]
 
 
 def recover_process_failure(run: Run) -> str:
-    payload = run.notification.payload
-    event = str(payload.get("event", "")).upper()
-    process_name = payload.get("process_name", "")
-    if event == "STARTED":
-        raise RecoveryEnded(NotificationStatus.FINISHED,
-                            f"Process {process_name} started: nothing to recover.")
-    if event != "STOPPED":
-        raise RecoveryEnded(NotificationStatus.IGNORED, f"Ignored: unknown event {event!r}.")
+    process_name = run.notification.payload.get("process_name", "")
+    end_unless_stopped(run, subject=f"Process {process_name}")
     host = failed_host(run)
     run.plan(STEPS, redo_finished=True)
-    put_host_on_maintenance(host=host)
+    take_host_out_of_service(run, host=host, before=DISABLE_COMPUTE_NODE)
     run.step(DISABLE_COMPUTE_NODE, disable_compute_node,
              host_name=host.name, process_name=process_name)
     run.step(CONFIRM_COMPUTE_NODE_DISABLED, confirm_compute_node_disabled,
