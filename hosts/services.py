@@ -29,7 +29,8 @@ def _save(*, actor: Actor, host: Host, changes: dict) -> Host:
         setattr(host, field, value)
     try:
         with transaction.atomic():
-            host.save()
+            # Only these fields: the engine and a person may change one host at once.
+            host.save(update_fields=list(changes))
     except IntegrityError:
         raise Conflict(f"Host with name {changes.get('name')} already exists.") from None
     if changed:
@@ -87,9 +88,11 @@ def take_out_of_service(*, actor: Actor, host: Host) -> bool:
 
     No "in use" check: the recovery that uses the segment is the one asking.
     """
-    if host.on_maintenance and not host.reserved:
+    locked = Host.objects.select_for_update().get(pk=host.pk)
+    if locked.on_maintenance and not locked.reserved:
         return False
-    _save(actor=actor, host=host, changes={"on_maintenance": True, "reserved": False})
+    _save(actor=actor, host=locked, changes={"on_maintenance": True, "reserved": False})
+    host.on_maintenance, host.reserved = True, False
     return True
 
 
