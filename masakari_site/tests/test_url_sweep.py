@@ -12,7 +12,7 @@ import re
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from masakari_site.testing import fault
+from testing import fault
 
 pytestmark = pytest.mark.django_db
 
@@ -115,7 +115,7 @@ def test_a_member_changes_nothing_anywhere(client, locked_down, settings, oidc_p
     """Every non-GET route, as a logged-in member (pages) and with a member's
     bearer token (API): refused, whatever the route."""
     from masakari_site import oidc
-    from masakari_site.dashboard.tests.conftest import user_with_roles
+    from testing import user_with_roles
 
     settings.OIDC_ISSUER = oidc_provider.issuer
     settings.OIDC_ROLE_MAP = {"ha-users": ["member"]}
