@@ -16,8 +16,8 @@ def fast_engine(settings):
     settings.NOVA_API_RETRY_DELAY = 0
     settings.NOVA_API_RETRIES = 2
     settings.WAIT_PERIOD_AFTER_EVACUATION = 1
-    settings.WAIT_PERIOD_AFTER_POWER_OFF = 1
-    settings.WAIT_PERIOD_AFTER_POWER_ON = 1
+    settings.WAIT_PERIOD_AFTER_POWER_OFF = 0.2
+    settings.WAIT_PERIOD_AFTER_POWER_ON = 0.2
     settings.WAIT_PERIOD_AFTER_SERVICE_UPDATE = 1
     settings.HOST_FAILURE_RECOVERY_THREADS = 0
     settings.EVACUATE_ALL_INSTANCES = False
