@@ -62,6 +62,13 @@ def host_notifications(*, host: Host) -> QuerySet[Notification]:
         .order_by("-generated_time", "-id")[:OVERVIEW_LIST_LENGTH]
 
 
+def related_notifications(*, notification: Notification) -> QuerySet[Notification]:
+    """The other notifications of the same host, newest first: a repeated failure
+    that joined this recovery, or the recovery it joined."""
+    return Notification.objects.filter(source_host_uuid=notification.source_host_uuid) \
+        .exclude(pk=notification.pk).order_by("-generated_time", "-id")[:OVERVIEW_LIST_LENGTH]
+
+
 def changes_for(*, object_type: str, uuid) -> QuerySet[ObjectChange]:
     return ObjectChange.objects.filter(object_type=object_type, object_uuid=uuid)[:50]
 

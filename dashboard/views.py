@@ -170,6 +170,7 @@ def notification_detail(request, uuid):
         "payload": json.dumps(notification.payload),
         "changes": selectors.changes_for(object_type="notification",
                                          uuid=notification.notification_uuid),
+        "related": selectors.related_notifications(notification=notification),
     })
 
 

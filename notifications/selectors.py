@@ -10,6 +10,7 @@ from notifications.filters import NotificationFilterSet, VMoveFilterSet
 from notifications.models import (
     UNDER_RECOVERY_STATUSES,
     Notification,
+    NotificationStatus,
     NotificationType,
     RecoveryStep,
     VMove,
@@ -75,3 +76,33 @@ def segment_under_recovery(*, segment_uuid: uuid.UUID) -> bool:
     return Notification.objects.filter(
         failover_segment_uuid=segment_uuid, status__in=UNDER_RECOVERY_STATUSES
     ).exists()
+
+
+def is_host_failure(notification: Notification) -> bool:
+    """A COMPUTE_HOST notification reporting the host down (not its return)."""
+    return (notification.type == NotificationType.COMPUTE_HOST
+            and str(notification.payload.get("event", "")).upper() == "STOPPED")
+
+
+def covering_host_recovery(notification: Notification) -> Notification | None:
+    """An earlier failure of the same host still being recovered (new, running or
+    waiting for a retry): it covers this one, which must not recover the host again."""
+    earlier = Notification.objects.filter(
+        source_host_uuid=notification.source_host_uuid, type=NotificationType.COMPUTE_HOST,
+        status__in=UNDER_RECOVERY_STATUSES, payload__event__iexact="STOPPED",
+        pk__lt=notification.pk,
+    )
+    return earlier.order_by("pk").first()
+
+
+# Recoveries that act on the host itself (its compute service, its maintenance
+# flag, its instances as a whole); VM recoveries act on one instance each.
+HOST_LEVEL_TYPES = (NotificationType.COMPUTE_HOST, NotificationType.PROCESS)
+
+
+def other_running_host_recovery(notification: Notification) -> Notification | None:
+    """Another host-level recovery of the same host that is running now."""
+    return Notification.objects.filter(
+        source_host_uuid=notification.source_host_uuid, status=NotificationStatus.RUNNING,
+        type__in=HOST_LEVEL_TYPES,
+    ).exclude(pk=notification.pk).first()

@@ -10,11 +10,19 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from hosts.models import Host
 from masakari_site.nova import NovaError, get_nova
 from notifications.models import Notification, NotificationStatus, NotificationType
+from notifications.selectors import (
+    HOST_LEVEL_TYPES,
+    covering_host_recovery,
+    is_host_failure,
+    other_running_host_recovery,
+)
 from recovery import selectors
 from recovery.dispatch import enqueue_processing
 from recovery.runs import (
@@ -45,6 +53,11 @@ def claim_notification(*, notification_id: int) -> Lease | None:
 
     Claimable: `new`; `error` whose retry is due; `running` whose worker
     stopped renewing its lease (it died: take over and resume).
+
+    One host, one recovery at a time: a host failure that an earlier one of
+    the same host still being recovered covers ends `ignored`, naming it; a
+    host-level recovery waits (stays claimable, beat sends it again) while
+    another one of its host runs. Claims of one host are serialised on its row.
     """
     now = timezone.now()
     expires_at = lease_deadline()
@@ -53,13 +66,46 @@ def claim_notification(*, notification_id: int) -> Lease | None:
         | Q(status=NotificationStatus.ERROR, next_attempt_at__lte=now)
         | Q(status=NotificationStatus.RUNNING, lease_expires_at__lt=now)
     )
-    claimed = Notification.objects.filter(claimable, pk=notification_id).update(
-        status=NotificationStatus.RUNNING, lease_expires_at=expires_at,
-        attempts=F("attempts") + 1, next_attempt_at=None, updated_at=now,
-    )
+    with transaction.atomic():
+        notification = Notification.objects.filter(claimable, pk=notification_id).first()
+        if notification is None:
+            return None
+        if notification.type in HOST_LEVEL_TYPES:
+            list(Host.all_objects.select_for_update()
+                 .filter(uuid=notification.source_host_uuid).values_list("pk"))
+            if _merge_into_covering_recovery(notification, claimable=claimable, now=now):
+                return None
+            running = other_running_host_recovery(notification)
+            if running is not None:
+                log.info("Notification %s waits: notification %s of host %s is running",
+                         notification.notification_uuid, running.notification_uuid,
+                         notification.hostname)
+                return None
+        claimed = Notification.objects.filter(claimable, pk=notification_id).update(
+            status=NotificationStatus.RUNNING, lease_expires_at=expires_at,
+            attempts=F("attempts") + 1, next_attempt_at=None, updated_at=now,
+        )
     if not claimed:
         return None
     return Lease(notification_id=notification_id, expires_at=expires_at)
+
+
+def _merge_into_covering_recovery(notification: Notification, *, claimable: Q,
+                                  now: datetime) -> bool:
+    if not is_host_failure(notification):
+        return False
+    covering = covering_host_recovery(notification)
+    if covering is None:
+        return False
+    message = (f"Not recovered twice: the failure of host {notification.hostname} is "
+               f"already being recovered by notification {covering.notification_uuid} "
+               f"({covering.status}).")
+    merged = Notification.objects.filter(claimable, pk=notification.pk).update(
+        status=NotificationStatus.IGNORED, message=message, next_attempt_at=None,
+        lease_expires_at=None, updated_at=now)
+    if merged:
+        log.info("Notification %s: %s", notification.notification_uuid, message)
+    return bool(merged)
 
 
 def process_notification(*, notification_id: int) -> str | None:

@@ -107,7 +107,7 @@ EXPECTED_QUERIES = {
     "host edit": 4,
     "notifications": 5,
     "notifications filtered": 5,
-    "notification": 9,
+    "notification": 10,  # with the other notifications of its host
     "recovery fragment": 7,
 }
 

@@ -389,6 +389,21 @@ def test_notification_detail_shows_timeline_and_vmoves(staff_client):
     assert "{&quot;event&quot;: &quot;STOPPED&quot;" in page  # the payload as JSON
 
 
+def test_a_notification_page_lists_the_other_notifications_of_its_host(staff_client):
+    first = NotificationFactory(status="error", message="Nova unreachable.")
+    repeat = NotificationFactory(
+        host=None, hostname=first.hostname, source_host_uuid=first.source_host_uuid,
+        failover_segment_uuid=first.failover_segment_uuid, status="ignored",
+        message=f"Not recovered twice: already being recovered by {first.notification_uuid}")
+    elsewhere = NotificationFactory()
+
+    page = text(staff_client.get(f"/dashboard/notifications/{repeat.notification_uuid}/"))
+
+    assert f"/dashboard/notifications/{first.notification_uuid}/" in page
+    assert "Nova unreachable." in page
+    assert str(elsewhere.notification_uuid) not in page
+
+
 def test_the_recovery_fragment_is_live_until_the_notification_ends(staff_client):
     notification = NotificationFactory(status="running")
     url = f"/dashboard/notifications/{notification.notification_uuid}/recovery/"
