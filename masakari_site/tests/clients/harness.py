@@ -167,6 +167,22 @@ def insert_vmoves(service: LiveService, notification_uuid: str, rows: list[dict]
     return json.loads(output.strip().splitlines()[-1])
 
 
+def delete_segment(clients: "Clients", segment_uuid: str) -> None:
+    """Delete a test's segment, its hosts with it, so that their names are free again.
+
+    No worker runs beside the live server, so its notifications stay `new`
+    and the segment would be refused as in use (409): they are ended first,
+    as the engine would have ended them.
+    """
+    clients.service.manage("shell", "-c", textwrap.dedent(f"""
+        from notifications.models import Notification
+        Notification.objects.filter(failover_segment_uuid={segment_uuid!r}).update(
+            status="finished")
+    """))
+    response = clients.http("DELETE", f"/segments/{segment_uuid}")
+    assert response.status_code in (204, 404), response.text
+
+
 def unique(prefix: str) -> str:
     """A name no other test (or earlier run against the same server) uses."""
     return f"{prefix}-{uuid.uuid4().hex[:8]}"

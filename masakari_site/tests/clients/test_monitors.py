@@ -15,7 +15,12 @@ import socket
 import pytest
 
 from masakari_site.tests.clients.fakes import FakeConsul
-from masakari_site.tests.clients.harness import given_host, given_segment, unique
+from masakari_site.tests.clients.harness import (
+    delete_segment,
+    given_host,
+    given_segment,
+    unique,
+)
 from masakari_site.tests.clients.monitors import (
     POLL_LOG,
     RETRY_LOG,
@@ -47,7 +52,7 @@ def this_machine(clients):
 
     yield register
     for segment in segments:
-        clients.http("DELETE", f"/segments/{segment}")
+        delete_segment(clients, segment)
 
 
 # --- masakari-processmonitor --------------------------------------------------
