@@ -1,7 +1,10 @@
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from masakari_site.models import SoftDeleteModel, new_uuid
+from masakari_site.power import DEVICE_FIELDS, DeviceSettings
+from masakari_site.secrets import SecretTokenField, decrypt
 from segments.models import Segment
 
 
@@ -36,3 +39,71 @@ class Host(SoftDeleteModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class PowerDriver(models.TextChoices):
+    REDFISH = "redfish", "Redfish"
+    IPMI = "ipmi", "IPMI"
+
+
+def ironic_names(driver: str) -> dict[str, str]:
+    """{PowerDevice field: Ironic driver_info name} of a driver's settings, the
+    names /ext/v1 takes and shows ("address": "redfish_address", …)."""
+    return {name.removeprefix(f"{driver}_"): name for name in DEVICE_FIELDS[driver]}
+
+
+# Tried in order: the second when the first cannot be reached.
+MAX_POWER_DEVICES = 2
+
+
+class PowerDevice(models.Model):
+    """How to power a host off (its BMC) before its instances are evacuated.
+
+    Part of the host's configuration: not soft-deleted, and removed with the
+    host's soft delete (a deleted host keeps no BMC credentials). The password
+    is stored encrypted (masakari_site.secrets) and never shown.
+    """
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="power_devices")
+    # 0 is tried first, 1 when 0 cannot be reached.
+    position = models.PositiveSmallIntegerField(default=0)
+    driver = models.CharField(max_length=16, choices=PowerDriver.choices)
+    address = models.CharField(max_length=255)
+    port = models.PositiveIntegerField(null=True, blank=True)
+    system_id = models.CharField(max_length=255, blank=True, default="")
+    username = models.CharField(max_length=255)
+    password_token = SecretTokenField()
+    # "true", "false" or the path of a CA bundle (Redfish over HTTPS), as Ironic's
+    # redfish_verify_ca.
+    verify_ca = models.CharField(max_length=1024, default="true")
+    # The last power check (/ext/v1 .../power/check): null until the first.
+    last_check_ok = models.BooleanField(null=True, blank=True, editable=False)
+    last_power_state = models.CharField(max_length=16, blank=True, default="", editable=False)
+    last_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, default="", editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["host", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["host", "position"], name="power_device_position"),
+            models.CheckConstraint(condition=Q(position__lt=MAX_POWER_DEVICES),
+                                   name="power_device_position_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_driver_display()} {self.address}"
+
+    @property
+    def verify_ca_setting(self) -> bool | str:
+        """True, False, or a CA bundle's path."""
+        return {"true": True, "false": False}.get(self.verify_ca, self.verify_ca)
+
+    def settings(self) -> DeviceSettings:
+        """The settings the power drivers take, with the password decrypted."""
+        return DeviceSettings(
+            driver=self.driver, address=self.address, username=self.username,
+            password=decrypt(self.password_token), system_id=self.system_id, port=self.port,
+            verify_ca=self.verify_ca_setting,
+        )

@@ -15,6 +15,7 @@ class MasakariSiteConfig(AppConfig):
         from masakari_site.db import use_c_timestamp_loader
 
         checks.register(check_policy)
+        checks.register(check_secrets_key)
         if settings.DB_C_TIMESTAMPS:
             connection_created.connect(use_c_timestamp_loader)
         if settings.DISPATCH_AFTER_RESPONSE:
@@ -33,4 +34,24 @@ def check_policy(app_configs, **kwargs) -> list[checks.CheckMessage]:
         policy.rules()
     except ImproperlyConfigured as exc:
         return [checks.Error(str(exc), id="masakari.E001")]
+    return []
+
+
+def check_secrets_key(app_configs, databases=None, **kwargs) -> list[checks.CheckMessage]:
+    """A malformed MASAKARI_SECRETS_KEY, or none that reads the stored secrets, stops
+    the service at start rather than at its first fencing. Stored secrets are only
+    looked at when the check may use the database (`manage.py serve`, `migrate`,
+    `check --database default`)."""
+    from masakari_site import secrets
+
+    hint = ("Set it to the key (or keys, comma-separated) the power devices' passwords "
+            "were stored with; see the README's Configuration.")
+    stored = secrets.a_stored_token() if databases else None
+    try:
+        if stored is not None:
+            secrets.decrypt(stored)
+        elif secrets.configured_keys():
+            secrets.keyring()
+    except secrets.SecretsError as exc:
+        return [checks.Error(str(exc), id="masakari.E002", hint=hint)]
     return []

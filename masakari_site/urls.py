@@ -11,6 +11,13 @@ v1_patterns = [
     path("", include("notifications.api.urls")),
 ]
 
+# This service's own API beside v1 (fencing); never under /v1.
+ext_v1_patterns = [
+    path("", include("hosts.api.ext_urls")),
+    path("", include("segments.api.ext_urls")),
+    path("", include("notifications.api.ext_urls")),
+]
+
 urlpatterns = [
     path("", versions.root, name="versions"),
     path("v1", versions.v1),
@@ -18,6 +25,10 @@ urlpatterns = [
     # Clients use either form; the project id in the path is not otherwise used.
     re_path(r"^v1/(?P<project_id>[0-9a-f-]+)/", include(v1_patterns)),
     path("v1/", include(v1_patterns)),
+    path("ext", versions.ext_root, name="versions-ext"),
+    path("ext/v1", versions.ext_v1),
+    path("ext/v1/", versions.ext_v1, name="version-ext-v1"),
+    path("ext/v1/", include(ext_v1_patterns)),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     # People log in and out here, whether for the dashboard or the admin.
     path("login/", views.login, name="login"),

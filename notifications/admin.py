@@ -5,7 +5,13 @@ from django.contrib import admin, messages
 from masakari_site.admin import ReadOnlyAdmin
 from masakari_site.exceptions import Conflict
 from notifications import services
-from notifications.models import Notification, RecoveryStep, RecoveryStepEvent, VMove
+from notifications.models import (
+    FenceRecord,
+    Notification,
+    RecoveryStep,
+    RecoveryStepEvent,
+    VMove,
+)
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -31,6 +37,13 @@ class RecoveryStepInline(ReadOnlyInline):
     fields = ["name", "state", "progress", "updated_at"]
 
 
+class FenceRecordInline(ReadOnlyInline):
+    model = FenceRecord
+    fields = ["kind", "confirmed", "device_position", "driver", "address", "power_state",
+              "started_at", "confirmed_at", "actor_name", "reason", "message", "events"]
+    show_change_link = False
+
+
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
     policy_resource = "notifications"
@@ -39,7 +52,7 @@ class NotificationAdmin(ReadOnlyAdmin):
     list_filter = ["status", "type"]
     search_fields = ["hostname"]
     date_hierarchy = "created_at"
-    inlines = [RecoveryStepInline, VMoveInline]
+    inlines = [RecoveryStepInline, FenceRecordInline, VMoveInline]
     readonly_fields = ["attempts", "next_attempt_at", "lease_expires_at"]
     actions = ["retry_recovery"]
 

@@ -149,3 +149,42 @@ class RecoveryStepEvent(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class FenceKind(models.TextChoices):
+    POWER_OFF = "power_off", "powered off by the engine"
+    OPERATOR = "operator", "confirmed by an operator"
+
+
+class FenceRecord(models.Model):
+    """How a failed host was made safe before its instances were evacuated: the
+    engine powering it off through a power device (each call and answer in
+    `events`), or an operator confirming it is off. `confirmed` is what lets
+    the evacuation go on."""
+
+    uuid = models.UUIDField(default=new_uuid, unique=True, editable=False)
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE,
+                                     related_name="fence_records")
+    kind = models.CharField(max_length=16, choices=FenceKind.choices)
+    # The device used (its position on the host, driver and address), kept as
+    # they were: the host's devices may change later.
+    device_position = models.PositiveSmallIntegerField(null=True, blank=True)
+    driver = models.CharField(max_length=16, blank=True, default="")
+    address = models.CharField(max_length=255, blank=True, default="")
+    confirmed = models.BooleanField(default=False)
+    power_state = models.CharField(max_length=16, blank=True, default="")
+    # [{device, action, answer, power_state, at}], in order.
+    events = models.JSONField(default=list, blank=True)
+    message = models.TextField(blank=True, default="")
+    started_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # Who confirmed it and why (kind "operator").
+    actor_name = models.CharField(max_length=150, blank=True, default="")
+    reason = models.CharField(max_length=255, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {'confirmed' if self.confirmed else 'not confirmed'}"

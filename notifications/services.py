@@ -9,7 +9,14 @@ from django.utils import timezone
 from hosts.models import Host
 from masakari_site.changelog import Action, Actor, record_change
 from masakari_site.exceptions import Conflict, Invalid
-from notifications.models import ACTIVE_STATUSES, Notification, NotificationStatus
+from notifications.models import (
+    ACTIVE_STATUSES,
+    FenceKind,
+    FenceRecord,
+    Notification,
+    NotificationStatus,
+    NotificationType,
+)
 from notifications.signals import notification_ready
 
 
@@ -67,6 +74,19 @@ def create_notification(
     return notification
 
 
+def _due_now(notification: Notification, note: str) -> bool:
+    """An `error` or `failed` notification becomes an `error` due for a try now,
+    and the engine is told once committed. False if it is in neither status."""
+    now = timezone.now()
+    requeued = Notification.objects.filter(
+        pk=notification.pk, status__in=(NotificationStatus.ERROR, NotificationStatus.FAILED),
+    ).update(status=NotificationStatus.ERROR, next_attempt_at=now, updated_at=now,
+             message=f"{notification.message or ''} {note}".strip())
+    if requeued:
+        transaction.on_commit(partial(announce_ready, notification.pk))
+    return bool(requeued)
+
+
 @transaction.atomic
 def retry_notification(*, actor: Actor, notification: Notification) -> None:
     """An operator tries an `error` or `failed` notification again now.
@@ -75,15 +95,42 @@ def retry_notification(*, actor: Actor, notification: Notification) -> None:
     are kept.
     """
     previous = notification.status
-    now = timezone.now()
-    retried = Notification.objects.filter(
-        pk=notification.pk, status__in=(NotificationStatus.ERROR, NotificationStatus.FAILED),
-    ).update(status=NotificationStatus.ERROR, next_attempt_at=now, updated_at=now,
-             message=f"{notification.message or ''} Retry requested by an operator.".strip())
-    if not retried:
+    if not _due_now(notification, "Retry requested by an operator."):
         raise Conflict(f"Notification {notification.notification_uuid} is "
                        f"{notification.status}: only error and failed ones can be retried.")
     record_change(actor=actor, action=Action.RETRY, obj=notification,
                   object_type="notification", object_uuid=notification.notification_uuid,
                   changes={"status": [previous, NotificationStatus.ERROR.value]})
-    transaction.on_commit(partial(announce_ready, notification.pk))
+
+
+@transaction.atomic
+def confirm_fenced(*, actor: Actor, notification: Notification, reason: str) -> FenceRecord:
+    """An operator confirms that the failed host is off (pulled the plug, or
+    checked it at the console) when the engine could not power it off.
+
+    1. Only a host failure still to be recovered (not finished or ignored).
+    2. Record who, when and why (a FenceRecord, and the change log).
+    3. An `error` or `failed` notification is tried again now, so the
+       evacuation goes on at once; a `new` or `running` one sees the record
+       when it gets to fencing.
+    """
+    locked = Notification.objects.select_for_update().get(pk=notification.pk)
+    if locked.type != NotificationType.COMPUTE_HOST:
+        raise Invalid(f"Notification {locked.notification_uuid} is of type {locked.type}: "
+                      "only COMPUTE_HOST notifications fence a host.")
+    if locked.status in (NotificationStatus.FINISHED, NotificationStatus.IGNORED):
+        raise Conflict(f"Notification {locked.notification_uuid} is {locked.status}: "
+                       "there is no recovery left to confirm fencing for.")
+    previous = locked.status
+    changes = {"fenced": [None, f"confirmed by an operator: {reason}"]}
+    if _due_now(locked, "Fencing confirmed by an operator."):
+        changes["status"] = [previous, NotificationStatus.ERROR.value]
+    change = record_change(actor=actor, action=Action.UPDATE, obj=locked,
+                           object_type="notification",
+                           object_uuid=locked.notification_uuid, changes=changes)
+    now = timezone.now()
+    return FenceRecord.objects.create(
+        notification=locked, kind=FenceKind.OPERATOR, confirmed=True, started_at=now,
+        confirmed_at=now, actor_name=change.user_name, reason=reason,
+        message=f"{change.user_name} confirmed the host is off: {reason}",
+    )

@@ -11,6 +11,15 @@ class RecoveryMethod(models.TextChoices):
     RH_PRIORITY = "rh_priority"
 
 
+class FencingPolicy(models.TextChoices):
+    """Whether a failed host of the segment must be confirmed off before its
+    instances are evacuated."""
+
+    OFF = "off", "never fence"
+    IF_CONFIGURED = "if_configured", "fence hosts that have a power device"
+    REQUIRED = "required", "no evacuation without a confirmed power-off"
+
+
 class Segment(SoftDeleteModel):
     """A failover segment: a group of hosts that recover into each other."""
 
@@ -22,6 +31,9 @@ class Segment(SoftDeleteModel):
         max_length=255, choices=RecoveryMethod.choices, db_index=True
     )
     enabled = models.BooleanField(default=True, db_index=True)
+    # Not part of the v1 representation: read and set through /ext/v1.
+    fencing = models.CharField(max_length=16, choices=FencingPolicy.choices,
+                               default=FencingPolicy.IF_CONFIGURED)
 
     class Meta(SoftDeleteModel.Meta):
         constraints = [

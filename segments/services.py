@@ -4,11 +4,11 @@ commands and engine all take. Each change is recorded in the change log."""
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from hosts.models import Host
+from hosts.models import Host, PowerDevice
 from masakari_site.changelog import Action, Actor, diff, record_change
-from masakari_site.exceptions import Conflict, NotFound
+from masakari_site.exceptions import Conflict, Invalid, NotFound
 from notifications.selectors import segment_under_recovery
-from segments.models import Segment
+from segments.models import FencingPolicy, Segment
 
 
 def _ensure_name_free(name: str, *, exclude_id: int | None = None) -> None:
@@ -40,13 +40,14 @@ def lock_live_segment(segment: Segment) -> Segment:
 def create_segment(
     *, actor: Actor, name: str, service_type: str, recovery_method: str,
     description: str | None = None, enabled: bool = True,
+    fencing: str = FencingPolicy.IF_CONFIGURED,
 ) -> Segment:
     _ensure_name_free(name)
     try:
         with transaction.atomic():
             segment = Segment.objects.create(
                 name=name, service_type=service_type, recovery_method=recovery_method,
-                description=description, enabled=enabled,
+                description=description, enabled=enabled, fencing=fencing,
             )
     except IntegrityError:
         raise Conflict(f"Failover segment with name {name} already exists.") from None
@@ -80,6 +81,28 @@ def delete_segment(*, actor: Actor, segment: Segment) -> None:
     lock_live_segment(segment)
     _ensure_not_recovering(segment, "deleted")
     now = timezone.now()
+    # Deleted hosts keep no BMC credentials (hosts.services.delete_host likewise).
+    PowerDevice.objects.filter(host__segment=segment).delete()
     Host.objects.filter(segment=segment).update(deleted=True, deleted_at=now, updated_at=now)
     segment.soft_delete()
     record_change(actor=actor, action=Action.DELETE, obj=segment, object_type="segment")
+
+
+@transaction.atomic
+def set_fencing_policy(*, actor: Actor, segment: Segment, fencing: str) -> Segment:
+    """Whether the segment's failed hosts must be confirmed off before evacuation.
+
+    Allowed while the segment is being recovered, unlike its other settings:
+    switching to `off` is how an operator lets a recovery go on when a BMC
+    cannot be reached.
+    """
+    if fencing not in FencingPolicy.values:
+        raise Invalid(f"Fencing policy must be one of {', '.join(FencingPolicy.values)}.")
+    locked = lock_live_segment(segment)
+    changed = diff(locked, {"fencing": fencing})
+    if changed:
+        locked.fencing = fencing
+        locked.save(update_fields=["fencing"])
+        record_change(actor=actor, action=Action.UPDATE, obj=locked, object_type="segment",
+                      changes=changed)
+    return locked

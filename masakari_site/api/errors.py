@@ -82,7 +82,7 @@ def exception_handler(exc, context):
 
 
 def is_api_path(path: str) -> bool:
-    return path == "/" or path.startswith("/v1")
+    return path == "/" or path.startswith("/v1") or path == "/ext" or path.startswith("/ext/")
 
 
 def handler400(request, exception=None):

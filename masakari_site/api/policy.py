@@ -23,22 +23,31 @@ from rest_framework.permissions import BasePermission
 from masakari_site.api.principal import Principal
 
 ADMIN_API = "rule:admin_api"
+
+
+def _admin_only(prefix: str, actions_by_resource: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    return {f"{prefix}:{resource}:{action}": ADMIN_API
+            for resource, actions in actions_by_resource.items() for action in actions}
+
+
 DEFAULT_RULES: dict[str, str] = {
     # Upstream's base rules, so that policy files written for it mean the same here.
     "context_is_admin": "role:admin",
     "admin_or_owner": "is_admin:True or project_id:%(project_id)s",
     "admin_api": "is_admin:True",
-    **{
-        f"os_masakari_api:{resource}:{action}": ADMIN_API
-        for resource, actions in {
-            "segments": ("index", "detail", "create", "update", "delete"),
-            "os-hosts": ("index", "detail", "create", "update", "delete"),
-            # `retry` is this service's own: the dashboard's and admin's retry action.
-            "notifications": ("index", "detail", "create", "retry"),
-            "vmoves": ("index", "detail"),
-        }.items()
-        for action in actions
-    },
+    **_admin_only("os_masakari_api", {
+        "segments": ("index", "detail", "create", "update", "delete"),
+        "os-hosts": ("index", "detail", "create", "update", "delete"),
+        # `retry` is this service's own: the dashboard's and admin's retry action.
+        "notifications": ("index", "detail", "create", "retry"),
+        "vmoves": ("index", "detail"),
+    }),
+    # This service's own operations (/ext/v1).
+    **_admin_only("masakari_ext", {
+        "power": ("get", "update", "delete", "check"),
+        "policy": ("get", "update"),
+        "notifications": ("confirm_fenced",),
+    }),
 }
 # A parsed rule: ("check", "role:admin"), ("not", rule), ("and", [rules]), ("or", [rules]).
 Rule = tuple

@@ -49,20 +49,24 @@ def list_parameters(sort_keys) -> list[OpenApiParameter]:
     ]
 
 
+# An empty value is no value (the contract: "empty marker = none").
+_COUNT_OR_EMPTY = {"oneOf": [{"type": "integer", "minimum": 0},
+                             {"type": "string", "maxLength": 0}]}
 _PAGING = [
-    OpenApiParameter("limit", {"type": "integer", "minimum": 0}, OpenApiParameter.QUERY,
+    OpenApiParameter("limit", _COUNT_OR_EMPTY, OpenApiParameter.QUERY,
                      description="Most rows to return (capped by the server's maximum)."),
-    OpenApiParameter("marker", {"type": "integer", "minimum": 0}, OpenApiParameter.QUERY,
+    OpenApiParameter("marker", _COUNT_OR_EMPTY, OpenApiParameter.QUERY,
                      description="The integer `id` of the last row of the previous page."),
 ]
 
 
-def only_unprefixed_v1_routes(endpoints):
-    """Describe `/v1/…` once: the `/v1/{project_id}/…` twins behave the same."""
+def described_routes(endpoints):
+    """The v1 and /ext/v1 routes; `/v1/…` once: the `/v1/{project_id}/…` twins
+    behave the same."""
     return [
         (path, path_regex, method, callback)
         for path, path_regex, method, callback in endpoints
-        if path.startswith("/v1/") and "{project_id}" not in path
+        if path.startswith(("/v1/", "/ext/v1/")) and "{project_id}" not in path
     ]
 
 
@@ -95,7 +99,8 @@ FAULT_SCHEMA = {
 
 
 def add_faults_and_microversion(result, generator, request, public):
-    """Every operation takes the microversion header and may answer a fault."""
+    """Every operation may answer a fault; v1 operations take the microversion header
+    (/ext/v1 has no microversions)."""
     result["components"]["schemas"]["Fault"] = FAULT_SCHEMA
     header = {
         "in": "header", "name": "OpenStack-API-Version", "required": False,
@@ -107,9 +112,10 @@ def add_faults_and_microversion(result, generator, request, public):
     if settings.MASAKARI_AUTH == "noauth":
         # This server takes requests without a token; say so.
         result["security"] = [{"KeystoneToken": []}, {"OIDCBearer": []}, {}]
-    for path in result["paths"].values():
-        for operation in path.values():
-            operation.setdefault("parameters", []).append(header)
+    for path, operations in result["paths"].items():
+        for operation in operations.values():
+            if path.startswith("/v1/"):
+                operation.setdefault("parameters", []).append(header)
             if "security" in result:
                 operation["security"] = result["security"]
             operation["responses"]["default"] = {

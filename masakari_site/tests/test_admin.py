@@ -26,8 +26,13 @@ def test_every_model_is_in_the_admin():
     ours = {"segments", "hosts", "notifications", "masakari_site"}
     models = {m._meta.label_lower for m in apps.get_models() if m._meta.app_label in ours}
     registered = {m._meta.label_lower for m in admin.site._registry}
-    # Step events are shown inline on their step.
-    assert models - registered == {"notifications.recoverystepevent"}
+    # Shown inline on their parent's page: step events on their step, power
+    # devices on their host, fence records on their notification.
+    inlined = {inline.model._meta.label_lower for model_admin in admin.site._registry.values()
+               for inline in model_admin.inlines}
+    assert models - registered == {"notifications.recoverystepevent", "hosts.powerdevice",
+                                   "notifications.fencerecord"}
+    assert models - registered <= inlined
 
 
 @pytest.mark.django_db

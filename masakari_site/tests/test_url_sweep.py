@@ -16,7 +16,8 @@ from testing import fault
 
 pytestmark = pytest.mark.django_db
 
-VERSION_DOCUMENTS = {"/", "/v1", "/v1/"}
+VERSION_DOCUMENTS = {"/", "/v1", "/v1/", "/ext", "/ext/v1", "/ext/v1/"}
+API_PREFIXES = ("/v1", "/ext/", "/openapi")
 # The way in: the login page (which sends the browser on to the provider),
 # the start and end of the OIDC flow, and logging out.
 LOGIN_FLOW = {"/login/", "/admin/login/", "/oidc/authenticate/", "/oidc/callback/",
@@ -48,7 +49,8 @@ def test_the_sweep_sees_every_part_of_the_site():
     paths = every_path()
     for expected in ("/v1/segments", "/v1/notifications/00000000-0000-0000-0000-000000000000"
                      "/vmoves", "/dashboard/", "/admin/", "/admin/auth/user/", "/openapi.json",
-                     "/dashboard/hosts/00000000-0000-0000-0000-000000000000/delete/"):
+                     "/dashboard/hosts/00000000-0000-0000-0000-000000000000/delete/",
+                     "/ext/v1/hosts/00000000-0000-0000-0000-000000000000/power/check"):
         assert expected in paths, expected
     assert len(paths) > 60
 
@@ -66,7 +68,7 @@ def locked_down(settings):
 def refused(path: str, method: str, response) -> str | None:
     """None when the anonymous request was turned away properly, else why not."""
     status = response.status_code
-    if path.startswith(("/v1", "/openapi")):
+    if path.startswith(API_PREFIXES):
         if status == 401 and fault(response)[0] == "unauthorized":
             return None
         # An unknown method or route is refused before anyone is asked who they are.
@@ -129,7 +131,7 @@ def test_a_member_changes_nothing_anywhere(client, locked_down, settings, oidc_p
         for method in WRITE_METHODS:
             response = getattr(client, method)(path, headers={"Authorization": f"Bearer {token}"})
             status = response.status_code
-            if path.startswith(("/v1", "/openapi")):
+            if path.startswith(API_PREFIXES):
                 ok = status in (403, 404, 405) and fault(response)[0] in (
                     "forbidden", "itemNotFound", "badMethod")
             elif path.startswith("/admin/"):

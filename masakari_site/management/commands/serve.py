@@ -12,12 +12,17 @@ import time
 
 from django.conf import settings
 from django.core.management import BaseCommand, call_command
+from django.db import DEFAULT_DB_ALIAS
 
 from masakari_site.services import ensure_first_admin
 
 
 class Command(BaseCommand):
-    help = "Migrate, make a first admin if none, then run web + worker + beat."
+    help = "Check, migrate, make a first admin if none, then run web + worker + beat."
+    # Checked in handle() instead, with the database: also when called from code,
+    # and including the checks that look at stored rows (a secrets key for the
+    # stored BMC passwords).
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default=os.environ.get("MASAKARI_BIND", "127.0.0.1:15868"))
@@ -26,6 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-migrate", action="store_true")
 
     def handle(self, *args, bind, web_workers, no_migrate, **options):
+        self.check(databases=[DEFAULT_DB_ALIAS])
         if not no_migrate:
             call_command("migrate", interactive=False, verbosity=1)
         call_command("collectstatic", interactive=False, verbosity=0)
