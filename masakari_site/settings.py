@@ -139,7 +139,9 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Masakari-compatible instance HA API",
-    "DESCRIPTION": "The OpenStack Masakari v1 API (microversions 1.0-1.3).",
+    "DESCRIPTION": "The OpenStack Masakari v1 API (microversions 1.0-1.3), and this "
+                   "service's own /ext/v1 beside it (fencing: power devices, policies, "
+                   "confirmations).",
     "VERSION": "1.3",
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema needs the same credentials as the API it describes.
@@ -147,7 +149,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": ["masakari_site.api.auth.ApiAuthentication"],
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/v1",
-    "PREPROCESSING_HOOKS": ["masakari_site.api.schema.only_unprefixed_v1_routes"],
+    "PREPROCESSING_HOOKS": ["masakari_site.api.schema.described_routes"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
                              "masakari_site.api.schema.add_faults_and_microversion"],
     "ENUM_NAME_OVERRIDES": {
@@ -155,6 +157,9 @@ SPECTACULAR_SETTINGS = {
         "VMoveTypeEnum": "notifications.models.VMoveType",
         "NotificationStatusEnum": "notifications.models.NotificationStatus",
         "VMoveStatusEnum": "notifications.models.VMoveStatus",
+        "FencingPolicyEnum": "segments.models.FencingPolicy",
+        "PowerDriverEnum": "hosts.models.PowerDriver",
+        "FenceKindEnum": "notifications.models.FenceKind",
     },
 }
 
@@ -262,6 +267,11 @@ X_FRAME_OPTIONS = "DENY"
 MASAKARI_POLICY_FILE = env_str("MASAKARI_POLICY_FILE", "")
 MASAKARI_POLICY: dict[str, str] = {}
 
+# Fernet key(s) encrypting stored secrets (BMC passwords), comma-separated to
+# rotate: the first encrypts, all decrypt (masakari_site/secrets.py). Needed
+# once power devices are stored; a start-up check says so.
+MASAKARI_SECRETS_KEY = env_str("MASAKARI_SECRETS_KEY", "")
+
 # --- API ------------------------------------------------------------------
 MASAKARI_API_MAX_LIMIT = env_int("MASAKARI_API_MAX_LIMIT", 1000, minimum=1)
 
@@ -350,6 +360,19 @@ if not (NOVA_COMPUTE_API_VERSION.startswith("2.") and _nova_minor.isdigit()
 NOVA_API_TIMEOUT = env_int("NOVA_API_TIMEOUT", 30, minimum=1)
 NOVA_API_RETRIES = env_int("NOVA_API_RETRIES", 3)
 NOVA_API_RETRY_DELAY = env_int("NOVA_API_RETRY_DELAY", 1)
+# Fencing (seconds): each power device of a failed host has FENCING_TIMEOUT
+# from its power-off to a confirmed Off; a BMC call that may pass (unreachable,
+# timed out, garbled) is retried FENCING_RETRIES times, the first pause
+# FENCING_RETRY_BACKOFF, doubled each time; one BMC call lasts at most
+# POWER_CALL_TIMEOUT.
+FENCING_TIMEOUT = env_int("FENCING_TIMEOUT", 30, minimum=1)
+FENCING_RETRIES = env_int("FENCING_RETRIES", 3)
+FENCING_RETRY_BACKOFF = env_int("FENCING_RETRY_BACKOFF", 1)
+POWER_CALL_TIMEOUT = env_int("POWER_CALL_TIMEOUT", 10, minimum=1)
+# Preflight: every power device's state is read this often, this many at a time
+# (1000 devices that all time out: 1000 / 50 x POWER_CALL_TIMEOUT = 200 s).
+POWER_CHECK_INTERVAL = env_int("POWER_CHECK_INTERVAL", 300, minimum=10)
+POWER_CHECK_CONCURRENCY = env_int("POWER_CHECK_CONCURRENCY", 50, minimum=1)
 # (engine settings: end)
 
 # Soft-deleted rows older than this are purged by the daily periodic task.

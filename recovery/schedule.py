@@ -17,6 +17,9 @@ PERIODIC_TASKS = {
         "recovery.take_over_expired_notifications",
         settings.CHECK_EXPIRED_NOTIFICATIONS_INTERVAL,
     ),
+    "Check every power device (preflight)": (
+        "recovery.check_power_devices", settings.POWER_CHECK_INTERVAL,
+    ),
     "Purge old soft-deleted rows": ("recovery.purge_deleted", 24 * 3600),
 }
 

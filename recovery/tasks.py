@@ -7,7 +7,7 @@ from celery.signals import worker_process_init
 from django.conf import settings
 
 from masakari_site import nova
-from recovery import services
+from recovery import preflight, services
 
 
 @worker_process_init.connect
@@ -30,6 +30,11 @@ def dispatch_unfinished_notifications() -> dict[str, int]:
 @shared_task(name="recovery.take_over_expired_notifications")
 def take_over_expired_notifications() -> dict[str, int]:
     return services.take_over_expired_notifications()
+
+
+@shared_task(name="recovery.check_power_devices")
+def check_power_devices() -> dict[str, int]:
+    return preflight.check_power_devices()
 
 
 @shared_task(name="recovery.purge_deleted")

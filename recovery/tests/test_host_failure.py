@@ -103,7 +103,7 @@ def test_a_retry_of_a_host_already_on_maintenance_changes_nothing(cloud):
     assert run(notification).status == "finished"
 
     assert ObjectChange.objects.filter(object_uuid=failed.uuid).count() == 1
-    step = notification.recovery_steps.get(name="DisableComputeServiceTask")
+    step = notification.recovery_steps.get(name="FenceHostTask")
     assert step.events.filter(message__contains="put on maintenance").count() == 1
 
 

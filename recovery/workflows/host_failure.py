@@ -1,16 +1,21 @@
 """COMPUTE_HOST: a compute host is down; move its instances elsewhere.
 
 The steps, in the order they run (upstream's names, which clients and the
-dashboard show):
+dashboard show, after this service's own FenceHostTask):
 0. Put the host on maintenance (every attempt; noted in step 1's progress).
-1. DisableComputeServiceTask: force its nova-compute service down, disable it.
-2. PrepareHAEnabledInstancesTask: list its instances; one pending vmove per
+1. FenceHostTask: power the host off through its power devices and confirm
+   it is Off, as its segment's fencing policy asks (a fence record each).
+   Not confirmed: no evacuation, the notification ends in error and its
+   retries try again, unless an operator confirms the host is off.
+2. DisableComputeServiceTask: force its nova-compute service down, disable it.
+3. PrepareHAEnabledInstancesTask: list its instances; one pending vmove per
    instance to evacuate.
-3. EvacuateInstancesTask: evacuate them per the segment's recovery method,
+4. EvacuateInstancesTask: evacuate them per the segment's recovery method,
    several at a time (concurrency.py), then unlock what an earlier attempt
-   left locked.
+   left locked. It checks the fence itself before the first evacuation.
 Each is safe to run twice: a resumed or retried recovery skips finished
-steps and never evacuates an instance whose vmove already succeeded.
+steps, never fences a host already confirmed off, and never evacuates an
+instance whose vmove already succeeded.
 """
 
 import logging
@@ -23,7 +28,15 @@ from django.utils import timezone
 from hosts import services as host_services
 from hosts.models import Host
 from masakari_site.nova import Nova, NovaError, NovaNotFound, Server
-from notifications.models import NotificationStatus, VMove, VMoveStatus, VMoveType
+from notifications.models import (
+    FenceKind,
+    FenceRecord,
+    NotificationStatus,
+    VMove,
+    VMoveStatus,
+    VMoveType,
+)
+from recovery.fencing import fence_host
 from recovery.runs import ENGINE, LeaseLost, RecoveryEnded, RecoveryFailed, Run, StepProgress
 from recovery.workflows.common import (
     end_unless_stopped,
@@ -33,14 +46,15 @@ from recovery.workflows.common import (
     wait_for_state,
 )
 from recovery.workflows.concurrency import HeldLocks, ServerWatch, run_at_once
-from segments.models import RecoveryMethod
+from segments.models import FencingPolicy, RecoveryMethod
 
 log = logging.getLogger(__name__)
 
+FENCE_HOST = "FenceHostTask"
 DISABLE_COMPUTE_SERVICE = "DisableComputeServiceTask"
 PREPARE_INSTANCES = "PrepareHAEnabledInstancesTask"
 EVACUATE_INSTANCES = "EvacuateInstancesTask"
-STEPS = [DISABLE_COMPUTE_SERVICE, PREPARE_INSTANCES, EVACUATE_INSTANCES]
+STEPS = [FENCE_HOST, DISABLE_COMPUTE_SERVICE, PREPARE_INSTANCES, EVACUATE_INSTANCES]
 
 # Nova evacuates only instances in these vm states, with no task running.
 EVACUABLE_STATES = ("active", "stopped", "error")
@@ -68,7 +82,8 @@ def recover_host_failure(run: Run) -> str:
     host = failed_host(run)
     watch = ServerWatch(run.nova)
     run.plan(STEPS)
-    take_host_out_of_service(run, host=host, before=DISABLE_COMPUTE_SERVICE)
+    take_host_out_of_service(run, host=host, before=FENCE_HOST)
+    run.step(FENCE_HOST, fence_failed_host, host=host)
     run.step(DISABLE_COMPUTE_SERVICE, disable_compute_service, host_name=host.name)
     run.step(PREPARE_INSTANCES, prepare_instances, host_name=host.name, watch=watch)
     run.step(EVACUATE_INSTANCES, evacuate_instances, host=host, watch=watch)
@@ -77,7 +92,89 @@ def recover_host_failure(run: Run) -> str:
     return f"Recovered host {host.name}: {moved} instance(s) evacuated."
 
 
-# --- 1. DisableComputeServiceTask ---------------------------------------------
+# --- 1. FenceHostTask ------------------------------------------------------------
+
+def fence_failed_host(*, run: Run, progress: StepProgress, host: Host) -> None:
+    """Make sure the failed host is off before anything of it runs elsewhere.
+
+    A confirmation already recorded for this notification (an earlier
+    attempt's, or an operator's) is enough: a confirmed host is not fenced
+    again.
+    """
+    confirmed = confirmed_fence(run)
+    if confirmed is not None:
+        progress.note(f"Host '{host.name}' is already confirmed off: {describe(confirmed)}", 1.0)
+        return
+    if host.segment.fencing == FencingPolicy.OFF:
+        progress.note(f"Not fencing host '{host.name}': fencing is off for segment "
+                      f"'{host.segment.name}'", 1.0)
+        return
+    devices = list(host.power_devices.order_by("position"))
+    if not devices:
+        if host.segment.fencing == FencingPolicy.REQUIRED:
+            raise RecoveryFailed(cannot_fence(run, host, f"segment '{host.segment.name}' "
+                                              "requires fencing and it has no power device"))
+        progress.note(f"Not fencing host '{host.name}': it has no power device", 1.0)
+        return
+    try:
+        device_settings = [device.settings() for device in devices]
+    except Exception as exc:  # a key that cannot decrypt the stored password
+        raise RecoveryFailed(cannot_fence(run, host, "its power device credentials cannot "
+                                          f"be read ({exc})")) from None
+    record = FenceRecord.objects.create(notification=run.notification, kind=FenceKind.POWER_OFF)
+    progress.note(f"Powering off host '{host.name}' through {len(devices)} power device(s)")
+    run.lease.check()
+    outcome = fence_host(
+        device_settings, host=host.name, timeout=settings.FENCING_TIMEOUT,
+        retries=settings.FENCING_RETRIES, backoff=settings.FENCING_RETRY_BACKOFF,
+        call_timeout=settings.POWER_CALL_TIMEOUT,
+        on_event=lambda event: progress.note(
+            f"Device {event.device} {event.action.replace('_', ' ')}: {event.answer}"))
+    device = devices[outcome.device] if outcome.device is not None else None
+    record.confirmed, record.message = outcome.confirmed, outcome.message
+    record.power_state = outcome.power_state or ""
+    record.started_at, record.confirmed_at = outcome.started_at, outcome.confirmed_at
+    record.events = [{"device": e.device, "action": e.action, "answer": e.answer,
+                      "power_state": e.power_state, "at": e.at.isoformat()}
+                     for e in outcome.events]
+    if device is not None:
+        record.device_position, record.driver = device.position, device.driver
+        record.address = device.address
+    record.save()
+    if not outcome.confirmed:
+        raise RecoveryFailed(cannot_fence(run, host, outcome.message))
+    progress.note(f"Host '{host.name}' is confirmed off: {describe(record)}", 1.0)
+
+
+def confirmed_fence(run: Run) -> FenceRecord | None:
+    return run.notification.fence_records.filter(confirmed=True).order_by("id").first()
+
+
+def describe(record: FenceRecord) -> str:
+    when = f"{record.confirmed_at:%Y-%m-%d %H:%M:%S} UTC" if record.confirmed_at else "—"
+    if record.kind == FenceKind.OPERATOR:
+        return f"{record.actor_name} confirmed it at {when}: {record.reason}"
+    return (f"device {record.device_position} ({record.driver} {record.address}) "
+            f"read power {record.power_state} at {when}")
+
+
+def cannot_fence(run: Run, host: Host, why: str) -> str:
+    why = why.removeprefix(f"{host.name} could not be fenced: ")
+    return (f"Host {host.name} could not be fenced: {why.rstrip('.')}. Its instances are not "
+            "evacuated while it may still be running them. Check its power device "
+            f"(GET /ext/v1/hosts/{host.uuid}/power), or once you know the host is off, "
+            "confirm it: POST /ext/v1/notifications/"
+            f"{run.notification.notification_uuid}/confirm-fenced.")
+
+
+def needs_fence(host: Host) -> bool:
+    """Whether the segment's policy asks for a confirmed power-off of this host."""
+    policy = host.segment.fencing
+    return policy == FencingPolicy.REQUIRED or (
+        policy == FencingPolicy.IF_CONFIGURED and host.power_devices.exists())
+
+
+# --- 2. DisableComputeServiceTask ---------------------------------------------
 
 def disable_compute_service(*, run: Run, progress: StepProgress, host_name: str) -> None:
     """Force the service down, then disable it.
@@ -95,7 +192,7 @@ def disable_compute_service(*, run: Run, progress: StepProgress, host_name: str)
     progress.note(f"Disabled compute service on host: '{host_name}'", 1.0)
 
 
-# --- 2. PrepareHAEnabledInstancesTask -----------------------------------------
+# --- 3. PrepareHAEnabledInstancesTask -----------------------------------------
 
 def prepare_instances(*, run: Run, progress: StepProgress, host_name: str,
                       watch: ServerWatch) -> None:
@@ -168,11 +265,15 @@ def plan_evacuation(server: Server, *, restore_state: str = "") -> Plan:
                 known_fault=server.fault_at)
 
 
-# --- 3. EvacuateInstancesTask -------------------------------------------------
+# --- 4. EvacuateInstancesTask -------------------------------------------------
 
 def evacuate_instances(*, run: Run, progress: StepProgress, host: Host,
                        watch: ServerWatch) -> None:
     """Evacuate every unfinished vmove, per the segment's recovery method."""
+    # The fence step may have been finished under another policy, or skipped
+    # by a resumed run: the evacuation checks for itself.
+    if needs_fence(host) and confirmed_fence(run) is None:
+        raise RecoveryFailed(cannot_fence(run, host, "no power-off was confirmed"))
     method = host.segment.recovery_method
     evacuated_before = list(VMove.objects.filter(
         notification=run.notification, status=VMoveStatus.SUCCEEDED,

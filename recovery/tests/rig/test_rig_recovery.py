@@ -63,8 +63,8 @@ def test_host_failure_auto_evacuates_all_ha_servers(engine, openstack_rig, prefi
     assert service.is_forced_down and service.status == "disabled"
     steps = notification["recovery_workflow_details"]
     assert [(s["name"], s["state"]) for s in steps] == [
-        ("DisableComputeServiceTask", "SUCCESS"), ("PrepareHAEnabledInstancesTask", "SUCCESS"),
-        ("EvacuateInstancesTask", "SUCCESS")]
+        ("FenceHostTask", "SUCCESS"), ("DisableComputeServiceTask", "SUCCESS"),
+        ("PrepareHAEnabledInstancesTask", "SUCCESS"), ("EvacuateInstancesTask", "SUCCESS")]
 
 
 @pytest.fixture
