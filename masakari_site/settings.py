@@ -28,8 +28,12 @@ ORJSON_RENDERER = env_bool("MASAKARI_ORJSON_RENDERER", True)
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "") or secret_key_file(VAR_DIR / "secret-key")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
-USE_X_FORWARDED_HOST = True
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# X-Forwarded-Host/-Proto are trusted only when a proxy in front says so
+# (it must set them itself, overwriting what clients send): otherwise any
+# caller could choose the links' host and pass a plain request for TLS.
+BEHIND_PROXY = env_bool("MASAKARI_BEHIND_PROXY", False)
+USE_X_FORWARDED_HOST = BEHIND_PROXY
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -132,7 +136,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["masakari_site.api.policy.PolicyPermission"],
     "DEFAULT_RENDERER_CLASSES": ["masakari_site.api.renderers.FastJSONRenderer"
                                  if ORJSON_RENDERER else "rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["masakari_site.api.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "masakari_site.api.schema.V1AutoSchema",
     "EXCEPTION_HANDLER": "masakari_site.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from uuid import UUID
 
@@ -27,9 +27,13 @@ def _is_duplicate(*, host_uuid: UUID, type: str, generated_time: datetime, paylo
     Same type, host and payload, generated within the detection window.
     """
     window = timedelta(seconds=settings.DUPLICATE_NOTIFICATION_DETECTION_INTERVAL)
+    try:
+        since = generated_time - window
+    except OverflowError:  # a generated_time in year 1
+        since = datetime.min.replace(tzinfo=UTC)
     earlier = Notification.objects.filter(
         source_host_uuid=host_uuid, type=type, status__in=ACTIVE_STATUSES,
-        generated_time__gte=generated_time - window,
+        generated_time__gte=since,
     ).values_list("payload", flat=True)
     return any(candidate == payload for candidate in earlier)
 

@@ -2,7 +2,8 @@
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -62,6 +63,10 @@ def exception_handler(exc, context):
     """DRF exception handler producing the Masakari error body."""
     if isinstance(exc, MasakariError):
         return Response(fault_body(exc.status_code, exc.message), status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(fault_body(413, "Request body too large: at most "
+                                        f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."),
+                        status=413)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, PermissionDenied):

@@ -48,7 +48,7 @@ def requested_version(header_value: str | None) -> ApiVersion:
     if not header_value:
         return ApiVersion(*MIN_VERSION)
     if not re.fullmatch(HEADER_PATTERN, header_value):
-        raise MicroversionError(f"Invalid {HEADER} header value: {header_value!r}")
+        raise MicroversionError(f"Invalid {HEADER} header value: {header_value[:80]!r}")
     for item in header_value.split(","):
         service, version = item.split()
         if service.lower() == SERVICE_NAME:
@@ -59,10 +59,12 @@ def requested_version(header_value: str | None) -> ApiVersion:
 def _parse(text: str) -> ApiVersion:
     if text.lower() == "latest":
         return ApiVersion(*MAX_VERSION)
-    major, dot, minor = text.partition(".")
-    if not (dot and major.isdigit() and minor.isdigit()):
-        raise MicroversionError(f"API version string {text!r} is not valid; expected X.Y")
-    version = ApiVersion(int(major), int(minor))
+    # ASCII digits only, and few: str.isdigit() takes other scripts' digits,
+    # and int() refuses thousands of them with a ValueError of its own.
+    match = re.fullmatch(r"([0-9]{1,4})\.([0-9]{1,4})", text)
+    if match is None:
+        raise MicroversionError(f"API version string {text[:40]!r} is not valid; expected X.Y")
+    version = ApiVersion(int(match[1]), int(match[2]))
     if not (MIN_VERSION <= (version.major, version.minor) <= MAX_VERSION):
         raise MicroversionError(
             f"Version {version} is not supported by the API. Minimum is "

@@ -23,11 +23,34 @@ def test_v1_document_without_token(client, path):
     assert version["links"][0]["href"] == "http://testserver/v1/"
 
 
-def test_links_honour_forwarded_headers(client, settings):
+def test_links_honour_forwarded_headers_behind_a_proxy(client, settings):
     settings.ALLOWED_HOSTS = ["ha.example.org", "testserver"]
+    settings.USE_X_FORWARDED_HOST = True  # MASAKARI_BEHIND_PROXY=1
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     response = client.get("/v1", headers={"X-Forwarded-Proto": "https",
                                           "X-Forwarded-Host": "ha.example.org"})
     assert response.json()["version"]["links"][0]["href"] == "https://ha.example.org/v1/"
+
+
+def test_forwarded_headers_are_not_trusted_without_a_proxy(client, settings):
+    settings.ALLOWED_HOSTS = ["ha.example.org", "testserver"]
+    response = client.get("/v1", headers={"X-Forwarded-Proto": "https",
+                                          "X-Forwarded-Host": "ha.example.org"})
+    assert response.json()["version"]["links"][0]["href"] == "http://testserver/v1/"
+
+
+def test_the_proxy_setting_trusts_both_headers(monkeypatch):
+    import importlib
+
+    from masakari_site import settings as site_settings
+
+    monkeypatch.setenv("MASAKARI_BEHIND_PROXY", "1")
+    trusted = importlib.reload(site_settings)
+    assert trusted.USE_X_FORWARDED_HOST
+    assert trusted.SECURE_PROXY_SSL_HEADER == ("HTTP_X_FORWARDED_PROTO", "https")
+    monkeypatch.delenv("MASAKARI_BEHIND_PROXY")
+    untrusted = importlib.reload(site_settings)
+    assert not untrusted.USE_X_FORWARDED_HOST and untrusted.SECURE_PROXY_SSL_HEADER is None
 
 
 def test_a_browser_at_the_root_goes_to_the_dashboard(client):

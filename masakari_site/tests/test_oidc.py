@@ -394,6 +394,7 @@ def test_security_headers(client, oidc_on):
 
 
 def test_cookies_are_secure_behind_tls(client, oidc_on, settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")  # behind a proxy
     plain = client.get("/dashboard/")
     client.get(plain["Location"])  # the login page sets no session yet
     response = client.get("/oidc/authenticate/", headers={"X-Forwarded-Proto": "https"})
