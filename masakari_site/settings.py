@@ -240,6 +240,11 @@ if "oidc" in _auth_methods and not OIDC_API_AUDIENCE:
 # (a first setup without an identity provider; `make run` turns it on when
 # no OIDC_ISSUER is set).
 MASAKARI_LOCAL_LOGIN = env_bool("MASAKARI_LOCAL_LOGIN", False)
+# After this many failed password logins of one user from one address within
+# LOGIN_LOCKOUT_SECONDS, that user's logins from there are refused until the
+# window has passed (counted in the cache: set CACHE_URL to share it).
+LOGIN_MAX_FAILURES = env_int("MASAKARI_LOGIN_MAX_FAILURES", 5, minimum=1)
+LOGIN_LOCKOUT_SECONDS = env_int("MASAKARI_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 # The OIDC backend logs nobody in while OIDC_ISSUER is unset (no provider to ask).
 AUTHENTICATION_BACKENDS = ["masakari_site.oidc.OIDCBackend"] + (
     ["django.contrib.auth.backends.ModelBackend"] if MASAKARI_LOCAL_LOGIN else [])

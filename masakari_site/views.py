@@ -1,9 +1,11 @@
 """The login and logout pages shared by the dashboard and the Django admin."""
 
+import hashlib
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.views import LoginView
+from django.core.cache import cache
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -19,6 +21,33 @@ def _context(request, **extra) -> dict:
         oidc_url += "?" + urlencode({"next": next_url})
     return {"oidc_url": oidc_url if settings.OIDC_ISSUER else "",
             "local_login": settings.MASAKARI_LOCAL_LOGIN, "next": next_url, **extra}
+
+
+class ThrottledLoginView(LoginView):
+    """Django's password login, refused for a while to a user and address that
+    failed LOGIN_MAX_FAILURES times within LOGIN_LOCKOUT_SECONDS (the password
+    is then not even checked, so guessing on gains nothing)."""
+
+    def post(self, request, *args, **kwargs):
+        key = _failures_key(request)
+        if cache.get(key, 0) >= settings.LOGIN_MAX_FAILURES:
+            minutes = -(-settings.LOGIN_LOCKOUT_SECONDS // 60)
+            return render(request, TEMPLATE, _context(
+                request, problem="Too many failed logins for this user from this address: "
+                                 f"try again in {minutes} minute(s)."), status=429)
+        response = super().post(request, *args, **kwargs)
+        if request.user.is_authenticated:
+            cache.delete(key)
+        else:
+            cache.add(key, 0, settings.LOGIN_LOCKOUT_SECONDS)
+            cache.incr(key)
+        return response
+
+
+def _failures_key(request) -> str:
+    username = request.POST.get("username", "")[:150].lower()
+    digest = hashlib.sha256(f"{username}\n{request.META.get('REMOTE_ADDR', '')}".encode())
+    return f"login-failures:{digest.hexdigest()}"
 
 
 def login_unavailable(request, message: str):
@@ -37,8 +66,8 @@ def login(request):
         return render(request, TEMPLATE, _context(request, refused=True), status=403)
     failed = "failed" in request.GET
     if settings.MASAKARI_LOCAL_LOGIN:
-        return LoginView.as_view(template_name=TEMPLATE,
-                                 extra_context=_context(request, failed=failed))(request)
+        return ThrottledLoginView.as_view(
+            template_name=TEMPLATE, extra_context=_context(request, failed=failed))(request)
     if not settings.OIDC_ISSUER:
         return login_unavailable(request, "No way to log in is configured: set OIDC_ISSUER "
                                           "(or MASAKARI_LOCAL_LOGIN=1 for a first setup).")
