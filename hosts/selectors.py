@@ -19,7 +19,8 @@ def host_list(*, segment: Segment, query, params: ListParams) -> QuerySet[Host]:
     # Through the related manager every host shares the one segment object:
     # no join, and half the model instances of a select_related.
     hosts = apply_filters(HostFilterSet, query, segment.hosts.all())
-    return paginate(hosts, params, marker_scope=Host.objects.all())
+    # A marker must be a host of this segment, as the list is.
+    return paginate(hosts, params, marker_scope=segment.hosts.all())
 
 
 def get_host(*, segment: Segment, uuid: str) -> Host:

@@ -59,10 +59,9 @@ def _notification_with_vmoves(notification_uuid: str) -> Notification:
 
 def vmove_list(*, notification_uuid: str, query, params: ListParams) -> QuerySet[VMove]:
     notification = _notification_with_vmoves(notification_uuid)
-    vmoves = apply_filters(VMoveFilterSet, query,
-                           VMove.objects.filter(notification=notification)
-                           .select_related("notification"))
-    return paginate(vmoves, params, marker_scope=VMove.objects.all())
+    of_notification = VMove.objects.filter(notification=notification)
+    vmoves = apply_filters(VMoveFilterSet, query, of_notification.select_related("notification"))
+    return paginate(vmoves, params, marker_scope=of_notification)
 
 
 def get_vmove(*, notification_uuid: str, uuid: str) -> VMove:

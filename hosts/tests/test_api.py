@@ -91,3 +91,9 @@ def test_filter_by_the_listed_segment(api, segment):
     response = api.get(f"/v1/segments/{segment.uuid}/hosts?failover_segment_id={segment.uuid}")
     assert response.status_code == 200, response.content
     assert sorted(h["id"] for h in response.json()["hosts"]) == sorted(h.pk for h in hosts)
+
+
+def test_a_marker_of_another_segments_host_is_refused(api):
+    mine, theirs = HostFactory(), HostFactory()
+    response = api.get(f"/v1/segments/{mine.segment.uuid}/hosts?marker={theirs.id}")
+    assert fault(response) == ("badRequest", 400, f"Marker {theirs.id} could not be found.")

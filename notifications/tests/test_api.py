@@ -227,3 +227,10 @@ def test_vmoves_of_a_notification_that_moves_no_instance_are_400(api):
     process = NotificationFactory(type="PROCESS", payload=PROCESS_DOWN)
     response = api.at("1.3").get(f"/v1/notifications/{process.notification_uuid}/vmoves")
     assert fault(response)[:2] == ("badRequest", 400)
+
+
+def test_a_marker_of_another_notifications_vmove_is_refused(api):
+    mine, theirs = VMoveFactory(), VMoveFactory()
+    response = api.at("1.3").get(
+        f"/v1/notifications/{mine.notification.notification_uuid}/vmoves?marker={theirs.id}")
+    assert fault(response) == ("badRequest", 400, f"Marker {theirs.id} could not be found.")
