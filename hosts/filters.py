@@ -5,8 +5,9 @@ from masakari_site.filters import LenientBooleanFilter
 
 
 class HostFilterSet(django_filters.FilterSet):
-    failover_segment_id = django_filters.UUIDFilter(field_name="segment__uuid")
-    type = django_filters.CharFilter()
+    # Accepted and ignored, as upstream does: the path names the segment.
+    failover_segment_id = django_filters.CharFilter(method=lambda qs, name, value: qs)
+    type = django_filters.CharFilter(lookup_expr="iexact")
     on_maintenance = LenientBooleanFilter()
     reserved = LenientBooleanFilter()
 

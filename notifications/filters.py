@@ -1,5 +1,6 @@
 import django_filters
 
+from masakari_site.filters import LenientChoiceFilter, LenientUUIDFilter
 from notifications.models import (
     Notification,
     NotificationStatus,
@@ -11,9 +12,9 @@ from notifications.models import (
 
 
 class NotificationFilterSet(django_filters.FilterSet):
-    source_host_uuid = django_filters.UUIDFilter()
-    type = django_filters.ChoiceFilter(choices=NotificationType.choices)
-    status = django_filters.ChoiceFilter(choices=NotificationStatus.choices)
+    source_host_uuid = LenientUUIDFilter()
+    type = LenientChoiceFilter(choices=NotificationType.choices)
+    status = LenientChoiceFilter(choices=NotificationStatus.choices)
 
     class Meta:
         model = Notification
@@ -27,8 +28,8 @@ NotificationFilterSet.base_filters["generated-since"] = django_filters.IsoDateTi
 
 
 class VMoveFilterSet(django_filters.FilterSet):
-    type = django_filters.ChoiceFilter(choices=VMoveType.choices)
-    status = django_filters.ChoiceFilter(choices=VMoveStatus.choices)
+    type = LenientChoiceFilter(choices=VMoveType.choices)
+    status = LenientChoiceFilter(choices=VMoveStatus.choices)
 
     class Meta:
         model = VMove

@@ -1,12 +1,12 @@
 import django_filters
 
-from masakari_site.filters import LenientBooleanFilter
+from masakari_site.filters import LenientBooleanFilter, LenientChoiceFilter
 from segments.models import RecoveryMethod, Segment
 
 
 class SegmentFilterSet(django_filters.FilterSet):
-    recovery_method = django_filters.ChoiceFilter(choices=RecoveryMethod.choices)
-    service_type = django_filters.CharFilter()
+    recovery_method = LenientChoiceFilter(choices=RecoveryMethod.choices)
+    service_type = django_filters.CharFilter(lookup_expr="iexact")
     enabled = LenientBooleanFilter()
 
     class Meta:

@@ -48,6 +48,8 @@ class ApiViewTestCase:
     # (query parameter, value, factory kwargs of a matching row, of one that does not match)
     filters: list[tuple[str, str, dict, dict]] = []
     bad_filters: list[tuple[str, str]] = []  # (query parameter, a value refused with 400)
+    # (query parameter, a value upstream accepts and that names nothing: an empty list)
+    unknown_filters: list[tuple[str, str]] = []
     # None: read-only. A resource with create defines `def create_body(self) -> dict`,
     # the POST body, making first any row it needs (a notification's host).
     create_body = None
@@ -64,6 +66,8 @@ class ApiViewTestCase:
             cls.test_filter = None
         if not cls.bad_filters:
             cls.test_bad_filter_value_is_400 = None
+        if not cls.unknown_filters:
+            cls.test_unknown_filter_value_lists_nothing = None
 
     def pytest_generate_tests(self, metafunc):
         if "filter_case" in metafunc.fixturenames:
@@ -72,6 +76,9 @@ class ApiViewTestCase:
         if "bad_filter" in metafunc.fixturenames:
             metafunc.parametrize("bad_filter", self.bad_filters,
                                  ids=[f"{param}={value}" for param, value in self.bad_filters])
+        if "unknown_filter" in metafunc.fixturenames:
+            metafunc.parametrize("unknown_filter", self.unknown_filters,
+                                 ids=[f"{param}={value}" for param, value in self.unknown_filters])
 
     @pytest.fixture(autouse=True)
     def _resource(self, api):
@@ -192,6 +199,12 @@ class ApiViewTestCase:
         self.make()
         name, _, message = fault(self.api.get(self.url(f"{param}={value}")))
         assert name == "badRequest" and param in message
+
+    def test_unknown_filter_value_lists_nothing(self, unknown_filter):
+        """As upstream (Horizon keeps a filter for the session: a 400 breaks its panel)."""
+        param, value = unknown_filter
+        self.make()
+        assert self.listed_ids() and self.listed_ids(f"{param}={value}") == []
 
     def test_list_queries_do_not_grow_with_the_rows(self):
         for _ in range(2):

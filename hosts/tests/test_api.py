@@ -27,8 +27,10 @@ class TestHostApi(ApiViewTestCase):
         ("reserved", "True", {"reserved": True}, {"reserved": False}),
         ("on_maintenance", "1", {"on_maintenance": True}, {"on_maintenance": False}),
         ("type", "SSH", {"type": "SSH"}, {"type": "COMPUTE"}),
+        ("type", "ssh", {"type": "SSH"}, {"type": "COMPUTE"}),
     ]
-    bad_filters = [("reserved", "kinda"), ("failover_segment_id", "zz")]
+    bad_filters = [("reserved", "kinda"), ("on_maintenance", "maybe")]
+    unknown_filters = [("type", "teleporter")]
 
     def create_body(self):
         return host_body(reserved="True", on_maintenance="False")
@@ -86,9 +88,13 @@ def test_update_and_delete_while_the_segment_recovers_are_409(api, segment):
     assert fault(api.delete(url))[0] == "conflictingRequest"
 
 
-def test_filter_by_the_listed_segment(api, segment):
+@pytest.mark.parametrize("value", ["{uuid}", "a-segment-name", "00000000-0000-0000-0000-0000"])
+def test_failover_segment_id_is_ignored_as_upstream_does(api, segment, value):
+    """The path names the segment; Horizon sends a name here and upstream lists all."""
     hosts = HostFactory.create_batch(2, segment=segment)
-    response = api.get(f"/v1/segments/{segment.uuid}/hosts?failover_segment_id={segment.uuid}")
+    HostFactory()  # elsewhere
+    query = value.format(uuid=segment.uuid)
+    response = api.get(f"/v1/segments/{segment.uuid}/hosts?failover_segment_id={query}")
     assert response.status_code == 200, response.content
     assert sorted(h["id"] for h in response.json()["hosts"]) == sorted(h.pk for h in hosts)
 

@@ -24,8 +24,12 @@ class TestSegmentApi(ApiViewTestCase):
         ("enabled", "False", {"enabled": False}, {"enabled": True}),
         ("enabled", "yes", {"enabled": True}, {"enabled": False}),
         ("service_type", "other", {"service_type": "other"}, {"service_type": "COMPUTE"}),
+        ("recovery_method", "Auto", {"recovery_method": "auto"},
+         {"recovery_method": "rh_priority"}),
+        ("service_type", "compute", {"service_type": "COMPUTE"}, {"service_type": "other"}),
     ]
-    bad_filters = [("enabled", "perhaps"), ("recovery_method", "bogus")]
+    bad_filters = [("enabled", "perhaps")]
+    unknown_filters = [("recovery_method", "bogus"), ("service_type", "NETWORK")]
 
     def create_body(self):
         return CREATE
