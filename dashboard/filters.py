@@ -2,9 +2,10 @@
 
 import django_filters
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from hosts.models import Host, HostState
+from dashboard import permissions
+from hosts.models import Host, HostState, PowerDevice
 from notifications.models import Notification, NotificationStatus, NotificationType
 from segments.models import RecoveryMethod, Segment
 
@@ -38,19 +39,37 @@ class SegmentFilter(django_filters.FilterSet):
         fields = ["q", "recovery_method", "service_type", "enabled"]
 
 
+def _power(queryset: QuerySet, name: str, value: str) -> QuerySet:
+    if value == "failing":
+        return queryset.filter(power_failing=True)
+    has_device = Exists(PowerDevice.objects.filter(host=OuterRef("pk")))
+    return queryset.filter(~has_device if value == "none" else has_device)
+
+
 class HostFilter(django_filters.FilterSet):
-    """Expects the queryset annotated with `state` (hosts.selectors.hosts_with_state)."""
+    """Expects the queryset annotated with `state` and `power_failing`
+    (dashboard.selectors.hosts_with_power_check)."""
 
     q = django_filters.CharFilter(method=_search(("name", "type", "control_attributes")),
                                   label="Search")
     segment = django_filters.ChoiceFilter(field_name="segment__uuid", choices=segment_choices,
-                                          empty_label="any")
-    state = django_filters.ChoiceFilter(choices=HostState.choices, empty_label="any")
+                                          empty_label="any", label="Segment")
+    # `state` is an annotation: django-filter cannot name it from the model.
+    state = django_filters.ChoiceFilter(choices=HostState.choices, empty_label="any",
+                                        label="State")
     type = django_filters.CharFilter(lookup_expr="iexact")
+    power = django_filters.ChoiceFilter(
+        choices=[("some", "has some"), ("none", "has none"), ("failing", "check failing")],
+        method=_power, empty_label="any", label="Power devices")
 
     class Meta:
         model = Host
-        fields = ["q", "segment", "state", "type"]
+        fields = ["q", "segment", "state", "type", "power"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.request is None or not permissions.allowed(self.request, "power_get"):
+            del self.filters["power"]  # what the policy keeps from them, they cannot sort by
 
 
 class DateTimeLocalInput(forms.DateTimeInput):

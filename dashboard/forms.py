@@ -1,14 +1,19 @@
-"""Forms for segments and hosts. They render the fields; the checking is the
-API's own input serializers, so a name the API refuses is refused here with
-the same words."""
+"""Forms for segments, hosts, power devices and fencing. They render the
+fields; the checking is the API's own (its input serializers, and the power
+device checks of /ext/v1), so what the API refuses is refused here with the
+same words."""
 
 from django import forms
 from django.db.models import Model
 from rest_framework import serializers
 
 from hosts.api.serializers import HostCreateInput
+from hosts.models import MAX_POWER_DEVICES, PowerDevice, PowerDriver, ironic_names
+from masakari_site.power import validate_device
+from notifications.api.ext_serializers import ConfirmInput
+from segments.api.ext_serializers import PolicyInput
 from segments.api.serializers import SegmentCreateInputV12
-from segments.models import RecoveryMethod, Segment
+from segments.models import FencingPolicy, RecoveryMethod, Segment
 
 
 class ApiValidatedForm(forms.Form):
@@ -84,3 +89,125 @@ class NewHostForm(HostForm):
                                      to_field_name="uuid", empty_label=None)
     field_order = ["segment"]
     service_fields = ("segment", *HostForm.service_fields)
+
+
+class FencingPolicyForm(ApiValidatedForm):
+    api_input = PolicyInput
+    service_fields = ("fencing",)
+
+    fencing = forms.ChoiceField(choices=FencingPolicy.choices, label="Fencing policy")
+
+
+class ConfirmFencedForm(ApiValidatedForm):
+    api_input = ConfirmInput
+    service_fields = ("reason",)
+
+    reason = forms.CharField(max_length=255, help_text="What you did or saw: it is recorded "
+                             "with your name (e.g. \"pulled both power cables\").")
+
+
+def _device_fields(*, stored: PowerDevice | None) -> dict[str, forms.Field]:
+    """One device's fields, by PowerDevice field name. `data-driver` names the
+    drivers a field is for (the page shows only those of the chosen driver)."""
+
+    def text(drivers: str, **kwargs) -> forms.CharField:
+        return forms.CharField(required=False, max_length=kwargs.pop("max_length", 255),
+                               widget=kwargs.pop("widget", forms.TextInput)(
+                                   attrs={"data-driver": drivers, **kwargs.pop("attrs", {})}),
+                               **kwargs)
+
+    return {
+        "driver": forms.ChoiceField(choices=[("", "none"), *PowerDriver.choices],
+                                    required=False, label="Driver",
+                                    help_text="none: no device here (its other fields are "
+                                              "ignored).",
+                                    widget=forms.Select(attrs={"data-power-driver": ""})),
+        "address": text("redfish ipmi", label="Address",
+                        help_text="Redfish: the BMC's URL, such as https://10.0.0.5 (no path). "
+                                  "IPMI: its host name or IP address."),
+        "system_id": text("redfish", label="System id", help_text="/redfish/v1/Systems/<id>; "
+                          "blank when the BMC manages one system."),
+        "verify_ca": text("redfish", max_length=1024, initial="true",
+                          label="Verify the TLS certificate",
+                          help_text="true, false, or the absolute path of a CA bundle."),
+        "port": forms.IntegerField(required=False, min_value=1, max_value=65535, label="Port",
+                                   widget=forms.NumberInput(attrs={"data-driver": "ipmi"}),
+                                   help_text="623 when blank."),
+        "username": text("redfish ipmi", strip=False, label="Username"),
+        "password": text(
+            "redfish ipmi", strip=False, label="Password", widget=forms.PasswordInput,
+            attrs={"autocomplete": "new-password"},
+            help_text="A password is stored: leave blank to keep it (while driver and address "
+                      "stay the same)." if stored else "The BMC account's password."),
+    }
+
+
+DEVICE_FIELDS = tuple(_device_fields(stored=None))
+
+
+class PowerDevicesForm(forms.Form):
+    """A host's power devices: one group of fields a place, tried in order when
+    the host is fenced. Passwords are write-only (never rendered back).
+
+    The checks are the API's: each device's settings go through
+    masakari_site.power.validate_device as an /ext/v1 body would, and
+    `devices` (in Ironic's names) is what set_power_devices takes.
+    """
+
+    def __init__(self, data=None, *, stored: list[PowerDevice]):
+        super().__init__(data, initial={
+            f"device{device.position}_{name}": getattr(device, name)
+            for device in stored for name in DEVICE_FIELDS if name != "password"})
+        self.stored = stored
+        by_place = {device.position: device for device in stored}
+        for place in range(MAX_POWER_DEVICES):
+            for name, field in _device_fields(stored=by_place.get(place)).items():
+                self.fields[f"device{place}_{name}"] = field
+        self.devices: list[dict] = []
+
+    def places(self) -> list[list[forms.BoundField]]:
+        return [[self[f"device{place}_{name}"] for name in DEVICE_FIELDS]
+                for place in range(MAX_POWER_DEVICES)]
+
+    def clean(self):
+        data = super().clean()
+        for place in range(MAX_POWER_DEVICES):
+            names = [f"device{place}_{name}" for name in DEVICE_FIELDS]
+            if any(name in self.errors for name in names):
+                continue  # a field's own check failed: its message is enough
+            values = {name: data[f"device{place}_{name}"] for name in DEVICE_FIELDS}
+            if not values["driver"]:
+                continue
+            if place > len(self.devices):
+                self.add_error(f"device{place}_driver", "Set device 0 first: device 1 is "
+                               "tried when device 0 cannot be reached.")
+                continue
+            device = self._body(values)
+            for name, error in validate_device(self._as_checked(device)).items():
+                field = f"device{place}_{self._field_name(values['driver'], name)}"
+                self.add_error(field if field in self.fields else None, error)
+            self.devices.append(device)
+        return data
+
+    @staticmethod
+    def _body(values: dict) -> dict:
+        """The device as an /ext/v1 body gives it: blank settings left out
+        (a blank password keeps the stored one)."""
+        names = ironic_names(values["driver"])
+        return {"driver": values["driver"],
+                **{ironic: values[field] for field, ironic in names.items()
+                   if values[field] not in (None, "")}}
+
+    def _as_checked(self, device: dict) -> dict:
+        """The device as set_power_devices checks it: a password kept from the
+        stored device of the same driver and address is checked for presence only."""
+        names = ironic_names(device["driver"])
+        address = str(device.get(names["address"], "")).strip()
+        keeps = names["password"] not in device and any(
+            stored.driver == device["driver"] and stored.address == address
+            for stored in self.stored)
+        return {**device, names["password"]: "(stored)"} if keeps else device
+
+    @staticmethod
+    def _field_name(driver: str, ironic: str) -> str:
+        return {name: field for field, name in ironic_names(driver).items()}.get(ironic, ironic)

@@ -1,6 +1,7 @@
-"""The dashboard's generic views, one per kind of change (create, edit, toggle,
-delete), as NetBox's ObjectEditView and ObjectDeleteView: a resource's pages
-are these views given its selector, domain services, form and words.
+"""The dashboard's generic views, one per kind of change (create, edit, a
+button, a change that asks first), as NetBox's ObjectEditView and
+ObjectDeleteView: a resource's pages are these views given its selector,
+domain services, form and words.
 
 Every view is for a logged-in user the policy allows (`dashboard_view`), and a
 domain refusal (MasakariError) becomes a message on the page, never an error page.
@@ -9,10 +10,12 @@ domain refusal (MasakariError) becomes a message on the page, never an error pag
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
+from typing import TypeVar
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.db.models import Model
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -25,6 +28,7 @@ from masakari_site.changelog import Actor
 from masakari_site.exceptions import MasakariError, NotFound
 
 View = Callable[..., HttpResponse]
+T = TypeVar("T")
 
 
 def dashboard_view(action: str) -> Callable[[View], View]:
@@ -49,15 +53,23 @@ def dashboard_view(action: str) -> Callable[[View], View]:
     return decorate
 
 
-def run_service(request: HttpRequest, call: Callable[[], object], *, success: str) -> bool:
-    """Make one change; `success`, or the domain's refusal, is the next page's message."""
+def run_service(request: HttpRequest, call: Callable[[], T], *,
+                success: str | Callable[[T], str]) -> bool:
+    """Make one change; `success` (or `success(result)`), or the domain's refusal,
+    is the next page's message."""
     try:
-        call()
+        result = call()
     except MasakariError as exc:
         messages.error(request, exc.message)
         return False
-    messages.success(request, success)
+    messages.success(request, success(result) if callable(success) else success)
     return True
+
+
+def form_errors(form: forms.Form) -> list[str]:
+    """A form's errors as messages, each naming its field."""
+    return [error if name == NON_FIELD_ERRORS else f"{form[name].label}: {error}"
+            for name, errors in form.errors.items() for error in errors]
 
 
 @dataclass(frozen=True)
@@ -89,10 +101,10 @@ class Resource:
         self.delete_service(actor=actor, **{self.noun: obj})
 
 
-def _form_page(request: HttpRequest, resource: Resource, form: ApiValidatedForm, *,
-               save: Callable[[], Model], saved: Callable[[Model], str],
-               page: Callable[[], dict]) -> HttpResponse:
-    """A POSTed valid form is saved and leads to the object's page; the form
+def form_page(request: HttpRequest, form: forms.Form, *, save: Callable[[], T],
+              saved: Callable[[T], str], then: Callable[[T], str], page: Callable[[], dict],
+              template: str = "dashboard/form.html") -> HttpResponse:
+    """A POSTed valid form is saved and leads to `then(saved object)`; the form
     again otherwise, with the domain's refusal above the fields."""
     if request.method == "POST" and form.is_valid():
         try:
@@ -101,8 +113,8 @@ def _form_page(request: HttpRequest, resource: Resource, form: ApiValidatedForm,
             form.add_error(None, exc.message)
         else:
             messages.success(request, saved(obj))
-            return redirect(resource.detail(obj))
-    return render(request, "dashboard/form.html", {"form": form, **page()})
+            return redirect(then(obj))
+    return render(request, template, {"form": form, **page()})
 
 
 def create_view(resource: Resource, *, form_class: type[ApiValidatedForm],
@@ -115,10 +127,10 @@ def create_view(resource: Resource, *, form_class: type[ApiValidatedForm],
     @dashboard_view(f"{resource.noun}_create")
     def create(request: HttpRequest) -> HttpResponse:
         form = form_class(request.POST or None, initial=initial(request) if initial else None)
-        return _form_page(
-            request, resource, form,
+        return form_page(
+            request, form,
             save=lambda: resource.create(request.user, form.fields_for_service()),
-            saved=created,
+            saved=created, then=resource.detail,
             page=lambda: {"title": f"New {resource.noun}", "submit": submit,
                           "cancel_url": reverse(resource.list_url)})
     return create
@@ -133,44 +145,76 @@ def edit_view(resource: Resource, *, form_class: type[ApiValidatedForm]) -> View
     def edit(request: HttpRequest, uuid: str) -> HttpResponse:
         obj = resource.get(uuid=uuid)
         form = form_class.for_object(obj, data=request.POST or None)
-        return _form_page(
-            request, resource, form,
+        return form_page(
+            request, form,
             save=lambda: resource.update(request.user, obj, form.changes_for_service()),
             saved=lambda saved: f"{resource.noun.capitalize()} {saved.name} saved.",
+            then=resource.detail,
             page=lambda: {"title": f"Edit {resource.noun} {obj.name}", "submit": "Save",
                           "cancel_url": resource.detail(obj)})
     return edit
 
 
-def toggle_view(resource: Resource, *, field: str, done: Callable[[Model, bool], str]) -> View:
-    """A button that sets one boolean `field` to the POSTed "true" or "false"."""
+def action_view(*, action: str, get: Callable[..., Model],
+                change: Callable[[Actor, Model, dict], T],
+                done: Callable[[Model, dict, T], str], back: Callable[[Model], str],
+                form_class: type[forms.Form] = forms.Form) -> View:
+    """A button on an object's page, with the few fields of `form_class`: a POST
+    makes one change, `change(actor, obj, cleaned_data)`, and goes `back`; the
+    message there is `done(obj, cleaned_data, result)`, or what the form or
+    the domain refused."""
 
     @require_POST
-    @dashboard_view(f"{resource.noun}_update")
-    def toggle(request: HttpRequest, uuid: str) -> HttpResponse:
-        obj = resource.get(uuid=uuid)
-        value = request.POST.get(field) == "true"
-        run_service(request, lambda: resource.update(request.user, obj, {field: value}),
-                    success=done(obj, value))
-        return redirect(resource.detail(obj))
-    return toggle
+    @dashboard_view(action)
+    def act(request: HttpRequest, uuid: str) -> HttpResponse:
+        obj = get(uuid=uuid)
+        form = form_class(request.POST)
+        if form.is_valid():
+            run_service(request, lambda: change(request.user, obj, form.cleaned_data),
+                        success=lambda result: done(obj, form.cleaned_data, result))
+        for error in form_errors(form):
+            messages.error(request, error)
+        return redirect(back(obj))
+    return act
+
+
+def toggle_view(resource: Resource, *, field: str, done: Callable[[Model, bool], str]) -> View:
+    """A button that sets one boolean `field` to the POSTed "true" or "false"."""
+    flag_form = type(forms.Form)("FlagForm", (forms.Form,), {field: forms.TypedChoiceField(
+        choices=[("true", "true"), ("false", "false")], coerce=lambda value: value == "true")})
+    return action_view(
+        action=f"{resource.noun}_update", get=resource.get, form_class=flag_form,
+        change=lambda actor, obj, values: resource.update(actor, obj, values),
+        done=lambda obj, values, _: done(obj, values[field]), back=resource.detail)
+
+
+def confirm_view(*, action: str, get: Callable[..., Model], question: Callable[[Model], str],
+                 consequence: Callable[[Model], str], button: str,
+                 change: Callable[[Actor, Model], object], done: Callable[[Model], str],
+                 then: Callable[[Model], str], back: Callable[[Model], str]) -> View:
+    """A change that asks first: GET asks the `question` (saying the
+    `consequence`); POST makes it and goes to `then(obj)`, or `back` to the
+    object's page if the domain refuses."""
+
+    @require_http_methods(["GET", "POST"])
+    @dashboard_view(action)
+    def confirm(request: HttpRequest, uuid: str) -> HttpResponse:
+        obj = get(uuid=uuid)
+        if request.method == "POST":
+            if run_service(request, lambda: change(request.user, obj), success=done(obj)):
+                return redirect(then(obj))
+            return redirect(back(obj))
+        return render(request, "dashboard/confirm_delete.html", {
+            "question": question(obj), "consequence": consequence(obj), "button": button,
+            "cancel_url": back(obj)})
+    return confirm
 
 
 def delete_view(resource: Resource, *, consequence: Callable[[Model], str],
                 deleted: Callable[[Model], str], then: Callable[[Model], str]) -> View:
-    """GET asks first (saying the `consequence`); POST deletes and goes to `then(obj)`,
-    or back to the object's page if the domain refuses."""
-
-    @require_http_methods(["GET", "POST"])
-    @dashboard_view(f"{resource.noun}_delete")
-    def delete(request: HttpRequest, uuid: str) -> HttpResponse:
-        obj = resource.get(uuid=uuid)
-        if request.method == "POST":
-            if run_service(request, lambda: resource.delete(request.user, obj),
-                           success=deleted(obj)):
-                return redirect(then(obj))
-            return redirect(resource.detail(obj))
-        return render(request, "dashboard/confirm_delete.html", {
-            "object": obj, "what": resource.noun, "consequence": consequence(obj),
-            "cancel_url": resource.detail(obj)})
-    return delete
+    """Delete the object, asking first (confirm_view)."""
+    return confirm_view(
+        action=f"{resource.noun}_delete", get=resource.get,
+        question=lambda obj: f"Delete {resource.noun} {obj.name}?", consequence=consequence,
+        button=f"Delete {resource.noun}", change=resource.delete, done=deleted, then=then,
+        back=resource.detail)

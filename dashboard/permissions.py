@@ -18,6 +18,14 @@ RULES = {
     "notification_index": "os_masakari_api:notifications:index",
     "notification_detail": "os_masakari_api:notifications:detail",
     "notification_retry": "os_masakari_api:notifications:retry",
+    # /ext/v1's own operations: fencing.
+    "power_get": "masakari_ext:power:get",
+    "power_update": "masakari_ext:power:update",
+    "power_delete": "masakari_ext:power:delete",
+    "power_check": "masakari_ext:power:check",
+    "fencing_policy_get": "masakari_ext:policy:get",
+    "fencing_policy_update": "masakari_ext:policy:update",
+    "notification_confirm_fenced": "masakari_ext:notifications:confirm_fenced",
 }
 
 

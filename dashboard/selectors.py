@@ -5,18 +5,31 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Window
-from django.db.models.functions import RowNumber
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Window,
+)
+from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
-from hosts.models import Host
+from hosts.models import Host, PowerDevice
 from hosts.selectors import hosts_with_state
 from masakari_site.models import ObjectChange
 from masakari_site.selectors import get_by_uuid
 from notifications.models import (
     ACTIVE_STATUSES,
+    FenceRecord,
     Notification,
     NotificationStatus,
+    NotificationType,
     RecoveryStep,
     VMove,
 )
@@ -49,12 +62,34 @@ def segments_with_counts(segments: QuerySet[Segment] | None = None) -> QuerySet[
     )
 
 
+def _hosts_without_power_device() -> Coalesce:
+    hosts = Host.objects.filter(segment=OuterRef("pk"), power_devices__isnull=True) \
+        .order_by().values("segment").annotate(count=Count("pk")).values("count")
+    return Coalesce(Subquery(hosts), 0)
+
+
 def get_segment(*, uuid: str) -> Segment:
-    return get_by_uuid(segments_with_counts(), uuid, what="failover segment")
+    """With its counts and `hosts_without_power` (hosts it cannot fence)."""
+    segments = segments_with_counts().annotate(hosts_without_power=_hosts_without_power_device())
+    return get_by_uuid(segments, uuid, what="failover segment")
+
+
+def power_check_failing() -> Exists:
+    """On a host queryset: the last check of one of its power devices failed."""
+    return Exists(PowerDevice.objects.filter(host=OuterRef("pk"), last_check_ok=False))
+
+
+def hosts_with_power_check(hosts: QuerySet[Host] | None = None) -> QuerySet[Host]:
+    """hosts_with_state, with `power_failing` (power_check_failing) for the host tables."""
+    return hosts_with_state(hosts).annotate(power_failing=power_check_failing())
 
 
 def get_host(*, uuid: str) -> Host:
     return get_by_uuid(hosts_with_state(), uuid, what="host")
+
+
+def power_devices(*, host: Host) -> list[PowerDevice]:
+    return list(host.power_devices.order_by("position"))
 
 
 def host_notifications(*, host: Host) -> QuerySet[Notification]:
@@ -112,6 +147,20 @@ def notification_vmoves(*, notification: Notification) -> list[VMove]:
     return vmoves
 
 
+def fence_records(*, notification: Notification) -> list[FenceRecord]:
+    """How the host was made safe, oldest first (host failures only), each with
+    `calls`: its events ready to show (`at` a datetime, `action` in words)."""
+    if notification.type != NotificationType.COMPUTE_HOST:
+        return []
+    records = list(notification.fence_records.order_by("created_at", "id"))
+    for record in records:
+        record.calls = [
+            {**event, "action": str(event.get("action", "")).replace("_", " "),
+             "at": parse_datetime(event["at"]) if isinstance(event.get("at"), str) else None}
+            for event in record.events]
+    return records
+
+
 def source_host(*, notification: Notification) -> Host | None:
     """The host the notification is about, if it still exists."""
     return Host.objects.filter(uuid=notification.source_host_uuid).first()
@@ -146,7 +195,7 @@ def active_recoveries() -> list[Notification]:
 
 def _segment_overviews(segments: Page) -> list[SegmentOverview]:
     by_id = {segment.pk: SegmentOverview(segment) for segment in segments}
-    hosts = hosts_with_state(Host.objects.filter(segment_id__in=by_id)).annotate(
+    hosts = hosts_with_power_check(Host.objects.filter(segment_id__in=by_id)).annotate(
         rank=Window(RowNumber(), partition_by=F("segment_id"), order_by=F("name").asc())
     ).filter(rank__lte=OVERVIEW_HOSTS_PER_SEGMENT).order_by("segment_id", "name")
     for host in hosts:

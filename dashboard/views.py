@@ -5,19 +5,29 @@ message on the page."""
 import json
 
 from django.http import HttpRequest
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
-from dashboard import generic, selectors
+from dashboard import generic, permissions, selectors
 from dashboard.filters import HostFilter, NotificationFilter, SegmentFilter
-from dashboard.forms import HostForm, NewHostForm, SegmentForm
-from dashboard.generic import dashboard_view, run_service
+from dashboard.forms import (
+    ConfirmFencedForm,
+    FencingPolicyForm,
+    HostForm,
+    NewHostForm,
+    PowerDevicesForm,
+    SegmentForm,
+)
+from dashboard.generic import dashboard_view
 from hosts import services as host_services
-from hosts.selectors import hosts_with_state
+from hosts.models import Host
+from masakari_site.exceptions import MasakariError
+from masakari_site.models import ObjectChange
 from notifications import services as notification_services
-from notifications.models import ACTIVE_STATUSES, Notification
+from notifications.models import ACTIVE_STATUSES, FenceRecord, Notification, NotificationType
 from segments import services as segment_services
+from segments.models import FencingPolicy
 
 # Polled by the page while a recovery runs (seconds).
 LIVE_REFRESH_SECONDS = 2
@@ -79,11 +89,14 @@ def segment_list(request):
 @dashboard_view("segment_detail")
 def segment_detail(request, uuid):
     segment = selectors.get_segment(uuid=uuid)
-    hosts = HostFilter(request.GET, queryset=hosts_with_state()
+    hosts = HostFilter(request.GET, request=request,
+                       queryset=selectors.hosts_with_power_check()
                        .filter(segment=segment).order_by("name", "id"))
     return render(request, "dashboard/segment_detail.html", {
         "segment": segment, **_list_context(request, hosts),
         "changes": selectors.changes_for(object_type="segment", uuid=segment.uuid),
+        "fencing_form": FencingPolicyForm(initial={"fencing": segment.fencing}),
+        "unfenceable": segment.fencing == FencingPolicy.REQUIRED and segment.hosts_without_power,
     })
 
 
@@ -100,6 +113,13 @@ segment_delete = generic.delete_view(
     consequence=lambda segment: f"Its {segment.host_count} host(s) are deleted with it.",
     deleted=lambda segment: f"Segment {segment.name} and its hosts deleted.",
     then=lambda segment: reverse("dashboard:segment-list"))
+segment_fencing = generic.action_view(
+    action="fencing_policy_update", get=selectors.get_segment, form_class=FencingPolicyForm,
+    change=lambda actor, segment, values: segment_services.set_fencing_policy(
+        actor=actor, segment=segment, fencing=values["fencing"]),
+    done=lambda segment, values, _: f"Fencing policy of {segment.name}: "
+                                    f"{FencingPolicy(values['fencing']).label}.",
+    back=SEGMENTS.detail)
 
 
 # --- hosts ---------------------------------------------------------------------
@@ -107,7 +127,8 @@ segment_delete = generic.delete_view(
 @require_GET
 @dashboard_view("host_index")
 def host_list(request):
-    hosts = HostFilter(request.GET, queryset=hosts_with_state().order_by("name", "id"))
+    hosts = HostFilter(request.GET, request=request,
+                       queryset=selectors.hosts_with_power_check().order_by("name", "id"))
     return render(request, "dashboard/host_list.html", _list_context(request, hosts))
 
 
@@ -115,10 +136,25 @@ def host_list(request):
 @dashboard_view("host_detail")
 def host_detail(request, uuid):
     host = selectors.get_host(uuid=uuid)
+    power_visible = permissions.allowed(request, "power_get")
     return render(request, "dashboard/host_detail.html", {
         "host": host, "notifications": selectors.host_notifications(host=host),
-        "changes": selectors.changes_for(object_type="host", uuid=host.uuid),
+        "changes": _host_changes(host, power_visible=power_visible),
+        "power_devices": selectors.power_devices(host=host) if power_visible else [],
     })
+
+
+def _host_changes(host: Host, *, power_visible: bool) -> list[ObjectChange]:
+    """The host's change log; the settings of its power devices only for those
+    the policy lets see them (others read that they changed)."""
+    changes = list(selectors.changes_for(object_type="host", uuid=host.uuid))
+    if not power_visible:
+        for change in changes:
+            shown = {name: values for name, values in change.changes.items()
+                     if not name.startswith("power_devices.")}
+            if len(shown) < len(change.changes):
+                change.changes = {**shown, "power_devices": [None, "(changed)"]}
+    return changes
 
 
 host_create = generic.create_view(
@@ -137,6 +173,62 @@ host_delete = generic.delete_view(
     then=lambda host: SEGMENTS.detail(host.segment))
 
 
+# --- power devices -----------------------------------------------------------------
+
+@require_http_methods(["GET", "POST"])
+@dashboard_view("power_update")
+def host_power_edit(request, uuid):
+    host = selectors.get_host(uuid=uuid)
+    form = PowerDevicesForm(request.POST or None, stored=selectors.power_devices(host=host))
+    return generic.form_page(
+        request, form,
+        save=lambda: host_services.set_power_devices(actor=request.user, host=host,
+                                                     devices=form.devices),
+        saved=lambda devices: f"Power devices of {host.name} saved ({len(devices)})."
+        if devices else f"{host.name} has no power device now.",
+        then=lambda _: HOSTS.detail(host),
+        page=lambda: {"title": f"Power devices of {host.name}", "submit": "Save power devices",
+                      "cancel_url": HOSTS.detail(host), "host": host},
+        template="dashboard/power_form.html")
+
+
+def _unfenced_consequence(host: Host) -> str:
+    if host.segment.fencing == FencingPolicy.REQUIRED:
+        return (f"Its BMC credentials are deleted. Segment {host.segment.name} requires "
+                "fencing: a failure of this host will not be recovered until an operator "
+                "confirms it is off.")
+    return ("Its BMC credentials are deleted, and it will not be powered off before its "
+            "instances are evacuated.")
+
+
+host_power_remove = generic.confirm_view(
+    action="power_delete", get=selectors.get_host,
+    question=lambda host: f"Remove the power devices of {host.name}?",
+    consequence=_unfenced_consequence, button="Remove power devices",
+    change=lambda actor, host: host_services.clear_power_devices(actor=actor, host=host),
+    done=lambda host: f"Power devices of {host.name} removed.",
+    then=HOSTS.detail, back=HOSTS.detail)
+
+
+def _check_power(host: Host) -> str:
+    """Read the host's power state now: what was read, as a message; a refusal
+    when no device answered."""
+    asked = host_services.check_power(host=host)
+    failures = [f"device {device.position} failed: {device.last_error}"
+                for device in asked if not device.last_check_ok]
+    answered = asked[-1]
+    if not answered.last_check_ok:
+        raise MasakariError(f"No power device of {host.name} answered: {'; '.join(failures)}")
+    return "; ".join([f"{host.name} is powered {answered.last_power_state} (read through "
+                      f"device {answered.position}, {answered})", *failures]) + "."
+
+
+host_power_check = generic.action_view(
+    action="power_check", get=selectors.get_host,
+    change=lambda actor, host, _: _check_power(host),
+    done=lambda host, _, text: text, back=HOSTS.detail)
+
+
 # --- notifications -----------------------------------------------------------------
 
 @require_GET
@@ -150,10 +242,16 @@ def notification_list(request):
 
 def _notification_live_context(uuid: str) -> dict:
     notification = selectors.get_notification(uuid=uuid)
+    fence_records = selectors.fence_records(notification=notification)
     return {
         "notification": notification,
         "progress": selectors.recovery_progress(notification),
         "vmoves": selectors.notification_vmoves(notification=notification),
+        "fence_records": fence_records,
+        # An operator may state the host is off while its recovery is still to come.
+        "confirmable": notification.type == NotificationType.COMPUTE_HOST
+        and notification.status in (*ACTIVE_STATUSES, *selectors.NEEDS_OPERATOR)
+        and not any(record.confirmed for record in fence_records),
         "live": notification.status in ACTIVE_STATUSES,
         "retryable": selectors.NEEDS_OPERATOR,
         "refresh_seconds": LIVE_REFRESH_SECONDS,
@@ -171,6 +269,7 @@ def notification_detail(request, uuid):
         "changes": selectors.changes_for(object_type="notification",
                                          uuid=notification.notification_uuid),
         "related": selectors.related_notifications(notification=notification),
+        "confirm_form": ConfirmFencedForm(),
     })
 
 
@@ -181,11 +280,27 @@ def notification_recovery(request, uuid):
     return render(request, "dashboard/_recovery.html", _notification_live_context(uuid))
 
 
-@require_POST
-@dashboard_view("notification_retry")
-def notification_retry(request, uuid):
-    notification = selectors.get_notification(uuid=uuid)
-    run_service(request, lambda: notification_services.retry_notification(
-        actor=request.user, notification=notification),
-        success="Recovery queued for another attempt.")
-    return redirect("dashboard:notification-detail", uuid=notification.notification_uuid)
+def _notification_page(notification: Notification) -> str:
+    return reverse("dashboard:notification-detail", args=[notification.notification_uuid])
+
+
+notification_retry = generic.action_view(
+    action="notification_retry", get=selectors.get_notification,
+    change=lambda actor, notification, _: notification_services.retry_notification(
+        actor=actor, notification=notification),
+    done=lambda *_: "Recovery queued for another attempt.", back=_notification_page)
+
+
+def _confirmed(notification: Notification, values: dict, record: FenceRecord) -> str:
+    then = ("Its recovery is queued for another attempt."
+            if notification.status in selectors.NEEDS_OPERATOR
+            else "The recovery goes on without powering it off.")
+    return f"Recorded: {record.actor_name} confirmed {notification.hostname} is off. {then}"
+
+
+notification_confirm_fenced = generic.action_view(
+    action="notification_confirm_fenced", get=selectors.get_notification,
+    form_class=ConfirmFencedForm,
+    change=lambda actor, notification, values: notification_services.confirm_fenced(
+        actor=actor, notification=notification, reason=values["reason"]),
+    done=_confirmed, back=_notification_page)

@@ -17,12 +17,14 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from hosts.models import Host
+from hosts.tests.factories import HostFactory
 from masakari_site import oidc
 from masakari_site.models import ObjectChange
 from masakari_site.tests.oidc_provider import start_provider
 from notifications.models import Notification, RecoveryStep, RecoveryStepEvent, VMove
 from notifications.tests.factories import NotificationFactory
 from segments.models import Segment
+from testing import bmc
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM calls
 # from the test itself are still plain synchronous calls.
@@ -227,6 +229,56 @@ def test_operator_flows(page, live_server, operator, enqueued):
                       ("15-segment-delete", f"/dashboard/segments/{segment.uuid}/delete/")):
         page.goto(base + url)
         shoot(page, name)
+
+
+def test_fencing_flows(page, live_server, operator, enqueued, redfish_emulator):
+    """Power devices set through the form (the fields follow the driver), a
+    power check against a real Redfish BMC, a segment's policy, and an
+    operator confirming a failed host is off."""
+    base = live_server.url
+    log_in(page, base)
+    host = HostFactory(name="compute-3")
+    page.goto(f"{base}/dashboard/hosts/{host.uuid}/")
+    page.get_by_role("link", name="Add power devices").click()
+    driver, address = page.locator("#id_device0_driver"), page.locator("#id_device0_address")
+    expect(address).to_be_hidden()
+    driver.select_option("ipmi")
+    expect(page.locator("#id_device0_port")).to_be_visible()
+    expect(page.locator("#id_device0_system_id")).to_be_hidden()
+    driver.select_option("redfish")
+    expect(page.locator("#id_device0_port")).to_be_hidden()
+    address.fill(redfish_emulator.url)
+    page.fill("#id_device0_system_id", redfish_emulator.system_path("compute-3"))
+    page.fill("#id_device0_username", bmc.SECRET_USER)
+    page.fill("#id_device0_password", bmc.SECRET_PASSWORD)
+    shoot(page, "16-power-form")
+    page.get_by_role("button", name="Save power devices").click()
+    expect(page.get_by_text("Power devices of compute-3 saved (1).")).to_be_visible()
+
+    redfish_emulator.set_power_state("compute-3", "off")
+    page.get_by_role("button", name="Check power now").click()
+    expect(page.get_by_text("compute-3 is powered off")).to_be_visible()
+    expect(page.locator(".badge-power-ok")).to_have_text("ok · power off")
+    assert bmc.SECRET_PASSWORD not in page.content()
+    shoot(page, "17-host-power-devices")
+
+    HostFactory(name="compute-9", segment=host.segment)
+    page.goto(f"{base}/dashboard/segments/{host.segment.uuid}/")
+    page.get_by_label("Fencing policy").select_option("required")
+    page.get_by_role("button", name="Set fencing policy").click()
+    expect(page.get_by_text("1 of its hosts has no power device")).to_be_visible()
+    shoot(page, "18-segment-fencing-required")
+
+    failed = NotificationFactory(host=host, status="failed",
+                                 message="Host compute-3 could not be fenced.")
+    page.goto(f"{base}/dashboard/notifications/{failed.notification_uuid}/")
+    page.get_by_label("Reason").fill("pulled both power cables")
+    page.get_by_role("button", name="Confirm host is off").click()
+    expect(page.get_by_text("Recorded: operator confirmed compute-3 is off.")).to_be_visible()
+    expect(page.locator("#recovery").get_by_text("pulled both power cables")).to_be_visible()
+    expect(page.get_by_role("button", name="Confirm host is off")).to_have_count(0)
+    shoot(page, "19-notification-confirmed-off")
+    assert enqueued == [failed.pk]
 
 
 def test_keyboard_users_can_skip_to_the_content_and_see_focus(page, live_server, operator):

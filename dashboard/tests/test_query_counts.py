@@ -10,9 +10,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from hosts.models import Host
+from hosts.models import Host, PowerDevice
 from masakari_site.models import ObjectChange
+from masakari_site.secrets import encrypt
 from notifications.models import (
+    FenceRecord,
     Notification,
     NotificationStatus,
     RecoveryStep,
@@ -63,6 +65,20 @@ def build_fleet(*, segments: int, hosts_per_segment: int, notifications: int,
               status="succeeded")
         for i in range(vmoves))
     host = Host.objects.get(name=target.hostname)
+    token = encrypt("bmc-password")
+    PowerDevice.objects.bulk_create(
+        PowerDevice(host=row, position=position, driver="redfish",
+                    address=f"https://10.0.{i // 250}.{i % 250}", username="admin",
+                    password_token=token, last_check_ok=(None, True, False)[i % 3])
+        for i, row in enumerate(host_rows) if i % 2 == 0 or row.pk == host.pk
+        for position in range(2 if row.pk == host.pk else 1))
+    FenceRecord.objects.bulk_create(
+        FenceRecord(notification=target, kind="power_off", device_position=0,
+                    driver="redfish", address="https://10.0.0.1", power_state="on",
+                    events=[{"device": 0, "action": "power_off", "answer": "204 accepted",
+                             "power_state": None, "at": now.isoformat()}] * 3,
+                    message="could not be fenced")
+        for _ in range(steps))
     ObjectChange.objects.bulk_create(
         ObjectChange(user_name="operator", action="update", object_type=kind,
                      object_uuid=uuid, object_repr="x", changes={"name": ["a", "b"]})
@@ -81,9 +97,12 @@ def pages(fleet: Fleet) -> dict[str, str]:
         "segments filtered": "/dashboard/segments/?q=segment&enabled=true",
         "segment": f"/dashboard/segments/{fleet.segment.uuid}/",
         "hosts": "/dashboard/hosts/",
-        "hosts filtered": f"/dashboard/hosts/?segment={fleet.segment.uuid}&q=compute",
+        "hosts filtered": f"/dashboard/hosts/?segment={fleet.segment.uuid}&q=compute"
+                          "&power=some",
         "host": f"/dashboard/hosts/{fleet.host.uuid}/",
         "host edit": f"/dashboard/hosts/{fleet.host.uuid}/edit/",
+        "host power edit": f"/dashboard/hosts/{fleet.host.uuid}/power/",
+        "host power remove": f"/dashboard/hosts/{fleet.host.uuid}/power/remove/",
         "notifications": "/dashboard/notifications/",
         "notifications filtered": "/dashboard/notifications/?status=failed&type=COMPUTE_HOST"
                                   "&host=compute&since=2000-01-01T00:00",
@@ -103,12 +122,14 @@ EXPECTED_QUERIES = {
     "segment": 8,
     "hosts": 6,
     "hosts filtered": 7,
-    "host": 6,
+    "host": 7,  # with its power devices
     "host edit": 4,
+    "host power edit": 5,
+    "host power remove": 4,
     "notifications": 5,
     "notifications filtered": 5,
-    "notification": 10,  # with the other notifications of its host
-    "recovery fragment": 7,
+    "notification": 11,  # with the other notifications of its host, and its fence records
+    "recovery fragment": 8,  # with its fence records
 }
 
 

@@ -34,6 +34,24 @@ function keepFresh(region) {
   window.setTimeout(refresh, seconds * 1000);
 }
 
+// A power device's fields: only those of the chosen driver (data-driver lists
+// the drivers a field is for); none when no driver is chosen. A field with an
+// error stays in sight.
+function showDriverFields(fieldset) {
+  const driver = fieldset.querySelector("[data-power-driver]");
+  if (!driver) return;
+  const update = () => {
+    fieldset.querySelectorAll("[data-driver]").forEach((input) => {
+      const field = input.closest(".field");
+      field.hidden = !input.dataset.driver.split(" ").includes(driver.value)
+        && !field.classList.contains("invalid");
+    });
+  };
+  driver.addEventListener("change", update);
+  update();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-refresh]").forEach(keepFresh);
+  document.querySelectorAll("[data-power-device]").forEach(showDriverFields);
 });
