@@ -20,6 +20,7 @@ from django.db.models import Model
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_http_methods, require_POST
 
 from dashboard import permissions
@@ -46,9 +47,12 @@ def dashboard_view(action: str) -> Callable[[View], View]:
             if not permissions.allowed(request, action):
                 raise PermissionDenied("The policy does not allow you to do this.")
             try:
-                return view(request, *args, **kwargs)
+                response = view(request, *args, **kwargs)
             except NotFound as exc:
                 raise Http404(exc.message) from None
+            # Pages about an operator's cloud: no shared or back-button cache keeps them.
+            patch_cache_control(response, private=True, no_store=True)
+            return response
         return wrapper
     return decorate
 

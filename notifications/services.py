@@ -112,7 +112,8 @@ def confirm_fenced(*, actor: Actor, notification: Notification, reason: str) -> 
     """An operator confirms that the failed host is off (pulled the plug, or
     checked it at the console) when the engine could not power it off.
 
-    1. Only a host failure still to be recovered (not finished or ignored).
+    1. Only a host failure still to be recovered (not finished or ignored),
+       and not already confirmed off.
     2. Record who, when and why (a FenceRecord, and the change log).
     3. An `error` or `failed` notification is tried again now, so the
        evacuation goes on at once; a `new` or `running` one sees the record
@@ -125,6 +126,9 @@ def confirm_fenced(*, actor: Actor, notification: Notification, reason: str) -> 
     if locked.status in (NotificationStatus.FINISHED, NotificationStatus.IGNORED):
         raise Conflict(f"Notification {locked.notification_uuid} is {locked.status}: "
                        "there is no recovery left to confirm fencing for.")
+    if locked.fence_records.filter(confirmed=True).exists():
+        raise Conflict(f"Host {locked.hostname} is already confirmed off for notification "
+                       f"{locked.notification_uuid}: retry the notification instead.")
     previous = locked.status
     changes = {"fenced": [None, f"confirmed by an operator: {reason}"]}
     if _due_now(locked, "Fencing confirmed by an operator."):

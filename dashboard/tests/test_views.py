@@ -482,3 +482,10 @@ def test_active_recoveries_fragment(staff_client):
     fragment = text(staff_client.get("/dashboard/active-recoveries/"))
     assert running.hostname in fragment and 'value="25"' in fragment
     assert "<html" not in fragment
+
+
+@pytest.mark.parametrize("path", ["/dashboard/", "/dashboard/segments/", "/dashboard/hosts/",
+                                  "/dashboard/notifications/"])
+def test_pages_are_not_kept_in_any_cache(staff_client, path):
+    cache_control = staff_client.get(path)["Cache-Control"]
+    assert "private" in cache_control and "no-store" in cache_control

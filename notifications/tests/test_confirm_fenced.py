@@ -4,8 +4,11 @@ recovery waiting in `error` or `failed` goes on at once."""
 import pytest
 from django.urls import reverse
 
+from masakari_site.changelog import system_actor
+from masakari_site.exceptions import Conflict
 from masakari_site.models import ObjectChange
 from notifications.models import FenceRecord, Notification
+from notifications.services import confirm_fenced
 from notifications.tests.factories import NotificationFactory
 from testing import fault
 
@@ -106,3 +109,13 @@ def test_the_admin_shows_fence_records_read_only(admin_client):
 
     assert "Powered off through ipmi 10.0.0.9" in page
     assert "fence_records-0-message" not in page  # no form field: nothing to edit
+
+
+def test_a_host_already_confirmed_off_is_not_confirmed_twice(db, enqueued):
+    notification = NotificationFactory(status="error")
+    actor = system_actor("operator")
+    confirm_fenced(actor=actor, notification=notification, reason="pulled the plug")
+
+    with pytest.raises(Conflict, match="already confirmed off"):
+        confirm_fenced(actor=actor, notification=notification, reason="again")
+    assert FenceRecord.objects.filter(notification=notification).count() == 1
