@@ -1,4 +1,5 @@
-"""Reachability of what the service depends on: database, broker, Keystone, OIDC provider."""
+"""Reachability of what the service depends on: database, broker, Nova, Keystone,
+OIDC provider."""
 
 from dataclasses import dataclass
 
@@ -59,5 +60,26 @@ def check_oidc_provider() -> Check:
         return Check("oidc", False, str(exc))
 
 
+def check_nova() -> Check:
+    """Without Nova every recovery fails: say what is missing, or whether it answers."""
+    from masakari_site import nova
+
+    if not settings.NOVA_CLOUD and not settings.NOVA_AUTH_URL:
+        return Check("nova", False, "not configured: every recovery would fail. Set NOVA_CLOUD "
+                                    "(a clouds.yaml cloud) or NOVA_AUTH_URL with NOVA_AUTH_*")
+    if (settings.NOVA_AUTH_URL and not settings.NOVA_CLOUD and not settings.NOVA_AUTH_PASSWORD
+            and not settings.NOVA_AUTH_APPLICATION_CREDENTIAL_ID):
+        return Check("nova", False, "NOVA_AUTH_URL is set but neither NOVA_AUTH_PASSWORD nor "
+                                    "NOVA_AUTH_APPLICATION_CREDENTIAL_ID/_SECRET")
+    try:
+        services = nova.get_nova().compute_services()
+    except Exception as exc:  # an sdk, keystoneauth or Nova error: report it as it is
+        nova.forget_nova()
+        return Check("nova", False, f"{settings.NOVA_CLOUD or settings.NOVA_AUTH_URL}: {exc}")
+    up = sum(1 for service in services if not service.down)
+    return Check("nova", True, f"{len(services)} nova-compute service(s), {up} up")
+
+
 def run_checks() -> list[Check]:
-    return [check_database(), check_broker(), check_keystone(), check_oidc_provider()]
+    return [check_database(), check_broker(), check_nova(), check_keystone(),
+            check_oidc_provider()]

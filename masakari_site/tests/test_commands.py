@@ -8,7 +8,7 @@ from django.utils import timezone
 from hosts.models import Host
 from hosts.tests.factories import HostFactory
 from masakari_site.changelog import system_actor
-from masakari_site.health import Check, check_broker
+from masakari_site.health import Check, check_broker, check_nova
 from masakari_site.services import ensure_first_admin
 from notifications.models import Notification
 from notifications.tests.factories import NotificationFactory
@@ -53,11 +53,37 @@ def test_purge_needs_a_non_negative_age():
 
 
 @pytest.mark.django_db
-def test_health_reports_each_dependency():
+def test_health_reports_each_dependency(fake_nova, settings):
+    settings.NOVA_CLOUD = "fake"  # fake_nova stands in for it
+    fake_nova.add_service("compute-1")
+    fake_nova.add_service("compute-2")
     out = StringIO()
     call_command("health", stdout=out)
     text = out.getvalue()
     assert "database: postgresql" in text and "broker:" in text and "keystone:" in text
+    assert "nova: 2 nova-compute service(s), 2 up" in text
+
+
+@pytest.mark.django_db
+def test_health_names_what_nova_is_missing(settings):
+    settings.NOVA_CLOUD, settings.NOVA_AUTH_URL = "", ""
+    out = StringIO()
+    with pytest.raises(CommandError):
+        call_command("health", stdout=out)
+    assert "nova: not configured: every recovery would fail. Set NOVA_CLOUD" in out.getvalue()
+    settings.NOVA_AUTH_URL = "http://keystone.example:5000/v3"
+    settings.NOVA_AUTH_PASSWORD = settings.NOVA_AUTH_APPLICATION_CREDENTIAL_ID = ""
+    check = check_nova()
+    assert not check.ok and "neither NOVA_AUTH_PASSWORD" in check.detail
+
+
+@pytest.mark.django_db
+def test_health_says_when_nova_does_not_answer(fake_nova, settings):
+    settings.NOVA_CLOUD = "fake"
+    settings.NOVA_API_RETRIES, settings.NOVA_API_RETRY_DELAY = 0, 0
+    fake_nova.fail("services", "timeout", times=99)
+    check = check_nova()
+    assert not check.ok and "timed out" in check.detail
 
 
 def test_broker_check_fails_when_nothing_listens():
