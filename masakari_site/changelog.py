@@ -32,12 +32,16 @@ def diff(obj: Model, changes: dict) -> dict:
             for field, value in changes.items() if getattr(obj, field) != value}
 
 
+def actor_name(actor: Actor) -> str:
+    """How the change log names the actor."""
+    return actor.get_username() if isinstance(actor, AbstractBaseUser) else str(actor)
+
+
 def record_change(*, actor: Actor, action: str, obj: Model, object_type: str,
                   object_uuid=None, changes: dict | None = None) -> ObjectChange:
     account = actor if isinstance(actor, AbstractBaseUser) else None
-    name = actor.get_username() if account is not None else str(actor)
     return ObjectChange.objects.create(
-        user=account, user_name=name, action=action, object_type=object_type,
+        user=account, user_name=actor_name(actor), action=action, object_type=object_type,
         object_uuid=object_uuid or obj.uuid, object_repr=str(obj)[:255],
         changes=changes or {},
     )

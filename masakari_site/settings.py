@@ -85,6 +85,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "dashboard.permissions.context",
+                "dashboard.banners.context",
             ],
         },
     },
@@ -159,7 +160,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "NotificationTypeEnum": "notifications.models.NotificationType",
         "VMoveTypeEnum": "notifications.models.VMoveType",
-        "NotificationStatusEnum": "notifications.models.NotificationStatus",
+        # v1 shows upstream's statuses only (an operator's `cancelled` reads `failed`).
+        "NotificationStatusEnum": "notifications.models.V1_STATUSES",
         "VMoveStatusEnum": "notifications.models.VMoveStatus",
         "FencingPolicyEnum": "segments.models.FencingPolicy",
         "PowerDriverEnum": "hosts.models.PowerDriver",

@@ -2,6 +2,7 @@ import django_filters
 
 from masakari_site.filters import LenientChoiceFilter, LenientUUIDFilter
 from notifications.models import (
+    V1_STATUSES,
     Notification,
     NotificationStatus,
     NotificationType,
@@ -11,10 +12,21 @@ from notifications.models import (
 )
 
 
+class V1StatusFilter(LenientChoiceFilter):
+    """Upstream's statuses: `failed` also finds what an operator cancelled (which
+    v1 shows as failed), and `cancelled` is no v1 status."""
+
+    def filter(self, qs, value):
+        known = self.values.get((value or "").lower())
+        if known == NotificationStatus.FAILED:
+            return qs.filter(status__in=[NotificationStatus.FAILED, NotificationStatus.CANCELLED])
+        return super().filter(qs, value)
+
+
 class NotificationFilterSet(django_filters.FilterSet):
     source_host_uuid = LenientUUIDFilter()
     type = LenientChoiceFilter(choices=NotificationType.choices)
-    status = LenientChoiceFilter(choices=NotificationStatus.choices)
+    status = V1StatusFilter(choices=[(status, status) for status in V1_STATUSES])
 
     class Meta:
         model = Notification

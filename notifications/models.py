@@ -17,6 +17,14 @@ class NotificationStatus(models.TextChoices):
     FAILED = "failed"
     IGNORED = "ignored"
     FINISHED = "finished"
+    # This service's own: an operator stopped the recovery (v1 clients see
+    # `failed`, the nearest of upstream's statuses; see V1_STATUS).
+    CANCELLED = "cancelled"
+
+
+# How a status reads in the v1 API, which knows only upstream's.
+V1_STATUS = {NotificationStatus.CANCELLED: NotificationStatus.FAILED}
+V1_STATUSES = [status for status in NotificationStatus.values if status not in V1_STATUS]
 
 
 # A notification in one of these is still being (or about to be) recovered.
@@ -55,6 +63,10 @@ class Notification(SoftDeleteModel):
 
     def __str__(self) -> str:
         return f"{self.type} {self.hostname} ({self.notification_uuid})"
+
+    @property
+    def v1_status(self) -> str:
+        return V1_STATUS.get(self.status, self.status)
 
 
 class VMoveType(models.TextChoices):

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from hosts.models import Host
-from masakari_site.changelog import Action, Actor, record_change
+from masakari_site.changelog import Action, Actor, actor_name, record_change
 from masakari_site.exceptions import Conflict, Invalid
 from notifications.models import (
     ACTIVE_STATUSES,
@@ -142,3 +142,25 @@ def confirm_fenced(*, actor: Actor, notification: Notification, reason: str) -> 
         confirmed_at=now, actor_name=change.user_name, reason=reason,
         message=f"{change.user_name} confirmed the host is off: {reason}",
     )
+
+
+@transaction.atomic
+def cancel_notification(*, actor: Actor, notification: Notification, reason: str) -> None:
+    """An operator stops a recovery that has not started or waits for its retry
+    (`new` or `error`): it ends `cancelled` (v1 shows `failed`) and nothing
+    more is done for it, so the host can be put on maintenance or its segment
+    changed. A running recovery is not interrupted: wait for its attempt to end.
+    """
+    cancelled = Notification.objects.filter(
+        pk=notification.pk, status__in=(NotificationStatus.NEW, NotificationStatus.ERROR),
+    ).update(status=NotificationStatus.CANCELLED, next_attempt_at=None, updated_at=timezone.now(),
+             message=f"{notification.message or ''} Recovery stopped by "
+                     f"{actor_name(actor)}: {reason}".strip())
+    if not cancelled:
+        raise Conflict(f"Notification {notification.notification_uuid} is "
+                       f"{notification.status}: only a new recovery or one waiting for its "
+                       "retry (error) can be stopped; a running one, once its attempt ends.")
+    record_change(actor=actor, action=Action.UPDATE, obj=notification,
+                  object_type="notification", object_uuid=notification.notification_uuid,
+                  changes={"status": [notification.status, NotificationStatus.CANCELLED.value],
+                           "reason": [None, reason]})

@@ -46,7 +46,7 @@ DEFAULT_RULES: dict[str, str] = {
     **_admin_only("masakari_ext", {
         "power": ("get", "update", "delete", "check"),
         "policy": ("get", "update"),
-        "notifications": ("confirm_fenced",),
+        "notifications": ("confirm_fenced", "cancel"),
     }),
 }
 # A parsed rule: ("check", "role:admin"), ("not", rule), ("and", [rules]), ("or", [rules]).

@@ -36,6 +36,8 @@ def targets(powered_host):
         ("put", f"/ext/v1/segments/{segment.uuid}/policy", {"policy": {"fencing": "off"}}),
         ("post", f"/ext/v1/notifications/{notification.notification_uuid}/confirm-fenced",
          {"confirm": {"reason": "pulled the plug"}}),
+        ("post", f"/ext/v1/notifications/{notification.notification_uuid}/cancel",
+         {"cancel": {"reason": "host replaced"}}),
     ]
 
 
@@ -69,6 +71,7 @@ def test_no_microversion_header_in_or_out(api, powered_host):
     ("post", "/ext/v1/hosts/not-a-uuid/power/check"),
     ("get", f"/ext/v1/segments/{MISSING}/policy"),
     ("post", f"/ext/v1/notifications/{MISSING}/confirm-fenced"),
+    ("post", f"/ext/v1/notifications/{MISSING}/cancel"),
     ("get", "/ext/v1/no-such-thing"),
     ("get", "/ext/v2"),
 ])
@@ -130,7 +133,7 @@ def test_ext_rules_are_admin_only_by_default():
     assert sorted(rules) == sorted([
         "masakari_ext:power:get", "masakari_ext:power:update", "masakari_ext:power:delete",
         "masakari_ext:power:check", "masakari_ext:policy:get", "masakari_ext:policy:update",
-        "masakari_ext:notifications:confirm_fenced"])
+        "masakari_ext:notifications:confirm_fenced", "masakari_ext:notifications:cancel"])
     admin = Principal("a", "a", "p", frozenset({"admin"}))
     member = Principal("m", "m", "p", frozenset({"member", "reader"}))
     for rule in rules:
@@ -145,7 +148,8 @@ def test_openapi_describes_ext_routes_without_the_microversion_header(client, se
     assert set(ext) == {"/ext/v1/hosts/{host_uuid}/power",
                         "/ext/v1/hosts/{host_uuid}/power/check",
                         "/ext/v1/segments/{segment_uuid}/policy",
-                        "/ext/v1/notifications/{notification_uuid}/confirm-fenced"}
+                        "/ext/v1/notifications/{notification_uuid}/confirm-fenced",
+                        "/ext/v1/notifications/{notification_uuid}/cancel"}
     for operations in ext.values():
         for operation in operations.values():
             assert "default" in operation["responses"]

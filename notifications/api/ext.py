@@ -1,6 +1,6 @@
-"""/ext/v1/notifications/{notification_uuid}/confirm-fenced: an operator
-confirms a failed host is off, so that its recovery goes on without a power-off
-by the engine."""
+"""/ext/v1/notifications/{notification_uuid}/…: an operator confirms a failed
+host is off (confirm-fenced), so that its recovery goes on without a power-off
+by the engine, or stops a recovery (cancel)."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from masakari_site.api.views import ExtViewSet
 from notifications import services
 from notifications.api.ext_serializers import (
+    CancelBody,
     ConfirmFencedBody,
     FenceRecordBody,
     FenceRecordSerializer,
@@ -31,3 +32,18 @@ class ConfirmFencedViewSet(ExtViewSet):
                                          reason=reason)
         return Response({"fence_record": FenceRecordSerializer(record).data},
                         status=status.HTTP_202_ACCEPTED)
+
+
+class CancelViewSet(ExtViewSet):
+    """An operator stops a recovery that is `new` or waiting for its retry
+    (`error`), with a reason: it ends `cancelled` (v1 clients see `failed`), and
+    the host can then be put on maintenance or its segment changed."""
+
+    policy_rules = {"create": "masakari_ext:notifications:cancel"}
+
+    @extend_schema(request=CancelBody, responses={204: None})
+    def create(self, request, notification_uuid):
+        notification = get_notification(uuid=notification_uuid)
+        services.cancel_notification(actor=request.user, notification=notification,
+                                     reason=self.validated(CancelBody)["cancel"]["reason"])
+        return Response(status=status.HTTP_204_NO_CONTENT)

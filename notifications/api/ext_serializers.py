@@ -28,4 +28,5 @@ class ConfirmInput(StrictSerializer):
 
 
 ConfirmFencedBody = envelope("confirm", ConfirmInput(), "ConfirmFencedBody")
+CancelBody = envelope("cancel", ConfirmInput(), "CancelNotificationBody")
 FenceRecordBody = envelope("fence_record", FenceRecordSerializer(), "FenceRecordBody")

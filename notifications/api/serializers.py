@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from masakari_site.api.serializers import ResourceSerializer, StrictSerializer, envelope
 from notifications.models import (
+    V1_STATUSES,
     Notification,
     NotificationType,
     RecoveryStep,
@@ -29,6 +30,9 @@ class RecoveryStepSerializer(ResourceSerializer):
 
 
 class NotificationSerializer(ResourceSerializer):
+    # Upstream's statuses only: an operator's `cancelled` reads `failed`.
+    status = serializers.ChoiceField(source="v1_status", choices=V1_STATUSES)
+
     class Meta:
         model = Notification
         fields = ["id", "notification_uuid", "type", "hostname", "generated_time", "payload",
