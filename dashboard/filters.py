@@ -5,6 +5,7 @@ from django import forms
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from dashboard import permissions
+from dashboard.forms import api_choices
 from hosts.models import Host, HostState, PowerDevice
 from notifications.models import Notification, NotificationStatus, NotificationType
 from segments.models import RecoveryMethod, Segment
@@ -29,7 +30,7 @@ def segment_choices() -> list[tuple[str, str]]:
 
 class SegmentFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method=_search(("name", "description")), label="Search")
-    recovery_method = django_filters.ChoiceFilter(choices=RecoveryMethod.choices,
+    recovery_method = django_filters.ChoiceFilter(choices=api_choices(RecoveryMethod),
                                                   empty_label="any")
     service_type = django_filters.CharFilter(lookup_expr="iexact", label="Service type")
     enabled = django_filters.BooleanFilter(widget=forms.Select(choices=ANY_YES_NO))
@@ -80,8 +81,9 @@ class DateTimeLocalInput(forms.DateTimeInput):
 
 
 class NotificationFilter(django_filters.FilterSet):
-    type = django_filters.ChoiceFilter(choices=NotificationType.choices, empty_label="any")
-    status = django_filters.ChoiceFilter(choices=NotificationStatus.choices, empty_label="any")
+    type = django_filters.ChoiceFilter(choices=api_choices(NotificationType), empty_label="any")
+    status = django_filters.ChoiceFilter(choices=api_choices(NotificationStatus),
+                                         empty_label="any")
     host = django_filters.CharFilter(field_name="hostname", lookup_expr="icontains")
     since = django_filters.DateTimeFilter(field_name="generated_time", lookup_expr="gte",
                                           widget=DateTimeLocalInput(), label="Generated from")

@@ -4,6 +4,7 @@ device checks of /ext/v1), so what the API refuses is refused here with the
 same words."""
 
 from django import forms
+from django.db import models
 from django.db.models import Model
 from rest_framework import serializers
 
@@ -14,6 +15,12 @@ from notifications.api.ext_serializers import ConfirmInput
 from segments.api.ext_serializers import PolicyInput
 from segments.api.serializers import SegmentCreateInputV12
 from segments.models import FencingPolicy, RecoveryMethod, Segment
+
+
+def api_choices(choices: type[models.TextChoices]) -> list[tuple[str, str]]:
+    """Each value shown as the API spells it (reserved_host, COMPUTE_HOST), not
+    the label Django makes of its name ("Reserved Host", "Compute Host")."""
+    return [(value, value) for value in choices.values]
 
 
 class ApiValidatedForm(forms.Form):
@@ -62,7 +69,7 @@ class SegmentForm(ApiValidatedForm):
                                   widget=forms.Textarea(attrs={"rows": 3}))
     service_type = forms.CharField(max_length=255, strip=False, initial="COMPUTE",
                                    help_text="The Nova service the hosts run, e.g. COMPUTE.")
-    recovery_method = forms.ChoiceField(choices=RecoveryMethod.choices)
+    recovery_method = forms.ChoiceField(choices=api_choices(RecoveryMethod))
     enabled = forms.BooleanField(required=False, initial=True,
                                  help_text="Disabled segments do not recover their hosts.")
 

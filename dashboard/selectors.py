@@ -2,7 +2,7 @@
 whatever the number of segments, hosts or notifications."""
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core.paginator import Page, Paginator
 from django.db.models import (
@@ -40,7 +40,11 @@ OVERVIEW_SEGMENTS_PER_PAGE = 10
 # The overview shows this many hosts per segment; the host list has the rest.
 OVERVIEW_HOSTS_PER_SEGMENT = 200
 OVERVIEW_LIST_LENGTH = 15
-NEEDS_OPERATOR = (NotificationStatus.ERROR, NotificationStatus.FAILED)
+# `failed` waits for a person; `error` retries by itself at its next_attempt_at.
+NEEDS_OPERATOR = NotificationStatus.FAILED
+RETRYING = NotificationStatus.ERROR
+# Stopped short of recovery: an operator may retry it now.
+RETRYABLE = (NotificationStatus.ERROR, NotificationStatus.FAILED)
 
 
 def paginate(queryset: QuerySet, *, page: str | None, per_page: int = PAGE_SIZE) -> Page:
@@ -179,9 +183,12 @@ class Overview:
     segments: Page
     active: list[Notification]
     last_day_by_status: dict[str, int]
+    last_day_since: datetime
     last_day: list[Notification]
-    needs_operator: list[Notification]
+    needs_operator: list[Notification]  # failed, most recently changed first
     needs_operator_count: int
+    retrying: list[Notification]  # error, the next attempt soonest first
+    retrying_count: int
 
 
 def active_recoveries() -> list[Notification]:
@@ -203,6 +210,33 @@ def _segment_overviews(segments: Page) -> list[SegmentOverview]:
     return list(by_id.values())
 
 
+def _retryable_counts() -> dict[str, int]:
+    counts = dict(Notification.objects.filter(status__in=RETRYABLE).order_by()
+                  .values_list("status").annotate(Count("id")))
+    return {status: counts.get(status, 0) for status in RETRYABLE}
+
+
+def _retryable_lists() -> dict[str, list[Notification]]:
+    """The first OVERVIEW_LIST_LENGTH notifications of each RETRYABLE status, in
+    one query: failed ones by their last change, newest first; those in error
+    by their next attempt, soonest first."""
+    lists: dict[str, list[Notification]] = {status: [] for status in RETRYABLE}
+    by_status = F("status")
+    notifications = Notification.objects.filter(status__in=RETRYABLE).annotate(
+        latest=Window(RowNumber(), partition_by=by_status,
+                      order_by=[F("updated_at").desc(nulls_last=True), F("id").desc()]),
+        soonest=Window(RowNumber(), partition_by=by_status,
+                       order_by=[F("next_attempt_at").asc(nulls_last=True), F("id").asc()]),
+    ).filter(Q(status=NEEDS_OPERATOR, latest__lte=OVERVIEW_LIST_LENGTH)
+             | Q(status=RETRYING, soonest__lte=OVERVIEW_LIST_LENGTH)
+             ).order_by()
+    for notification in notifications:
+        lists[notification.status].append(notification)
+    lists[NEEDS_OPERATOR].sort(key=lambda notification: notification.latest)
+    lists[RETRYING].sort(key=lambda notification: notification.soonest)
+    return lists
+
+
 def overview(*, page: str | None) -> Overview:
     segments = paginate(segments_with_counts().order_by("name", "id"), page=page,
                         per_page=OVERVIEW_SEGMENTS_PER_PAGE)
@@ -210,14 +244,15 @@ def overview(*, page: str | None) -> Overview:
     since = timezone.now() - timedelta(hours=24)
     last_day = Notification.objects.filter(generated_time__gte=since)
     by_status = dict(last_day.order_by().values_list("status").annotate(Count("id")))
-    needs_operator = Notification.objects.filter(status__in=NEEDS_OPERATOR)
+    counts = _retryable_counts()
+    lists = _retryable_lists()
     return Overview(
         segments=segments,
         active=active_recoveries(),
         last_day_by_status={status: by_status.get(status, 0)
                             for status in NotificationStatus.values},
+        last_day_since=since,
         last_day=list(last_day.order_by("-generated_time", "-id")[:OVERVIEW_LIST_LENGTH]),
-        needs_operator=list(needs_operator.order_by("-updated_at", "-id")
-                            [:OVERVIEW_LIST_LENGTH]),
-        needs_operator_count=needs_operator.count(),
+        needs_operator=lists[NEEDS_OPERATOR], needs_operator_count=counts[NEEDS_OPERATOR],
+        retrying=lists[RETRYING], retrying_count=counts[RETRYING],
     )

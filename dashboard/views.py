@@ -250,10 +250,10 @@ def _notification_live_context(uuid: str) -> dict:
         "fence_records": fence_records,
         # An operator may state the host is off while its recovery is still to come.
         "confirmable": notification.type == NotificationType.COMPUTE_HOST
-        and notification.status in (*ACTIVE_STATUSES, *selectors.NEEDS_OPERATOR)
+        and notification.status in (*ACTIVE_STATUSES, *selectors.RETRYABLE)
         and not any(record.confirmed for record in fence_records),
         "live": notification.status in ACTIVE_STATUSES,
-        "retryable": selectors.NEEDS_OPERATOR,
+        "retryable": selectors.RETRYABLE,
         "refresh_seconds": LIVE_REFRESH_SECONDS,
     }
 
@@ -293,7 +293,7 @@ notification_retry = generic.action_view(
 
 def _confirmed(notification: Notification, values: dict, record: FenceRecord) -> str:
     then = ("Its recovery is queued for another attempt."
-            if notification.status in selectors.NEEDS_OPERATOR
+            if notification.status in selectors.RETRYABLE
             else "The recovery goes on without powering it off.")
     return f"Recorded: {record.actor_name} confirmed {notification.hostname} is off. {then}"
 

@@ -16,6 +16,10 @@ class HostState(models.TextChoices):
     MAINTENANCE = "maintenance", "on maintenance"
     RESERVED = "reserved", "reserved"
     RECOVERING = "recovering", "being recovered"
+    # Its latest host failure (COMPUTE_HOST or PROCESS) ended `failed`: it needs a person.
+    RECOVERY_FAILED = "recovery_failed", "recovery failed"
+    # ... or is in `error`, waiting for its automatic retry.
+    RECOVERY_RETRYING = "recovery_retrying", "recovery retrying"
 
 
 class Host(SoftDeleteModel):

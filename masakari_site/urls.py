@@ -41,5 +41,6 @@ urlpatterns = [
 ]
 
 handler400 = "masakari_site.api.errors.handler400"
+handler403 = "masakari_site.api.errors.handler403"
 handler404 = "masakari_site.api.errors.handler404"
 handler500 = "masakari_site.api.errors.handler500"

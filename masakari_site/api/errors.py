@@ -4,7 +4,11 @@ import logging
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponseServerError, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.templatetags.static import static
+from django.utils.log import log_response
 from rest_framework import exceptions
 from rest_framework.response import Response
 
@@ -99,17 +103,45 @@ def handler400(request, exception=None):
     return bad_request(request, exception)
 
 
+# The pages below are templates/<code>.html, in the dashboard's frame. They are
+# named, not imported: nothing under masakari_site imports the dashboard.
+
+def handler403(request, exception=None):
+    if is_api_path(request.path):
+        return fault_response(403, str(exceptions.PermissionDenied.default_detail))
+    response = render(request, "403.html", {"reason": _message(exception)}, status=403)
+    # A refusal is no fault of the code: one line, without the traceback Django
+    # would log with it (log_response marks the response logged).
+    user = request.user.get_username() if request.user.is_authenticated else "anonymous"
+    log_response("Forbidden: %s may not open %s", user, request.path,
+                 response=response, request=request)
+    return response
+
+
 def handler404(request, exception=None):
     if is_api_path(request.path):
         return fault_response(404, "The resource could not be found.")
-    from django.views.defaults import page_not_found
-
-    return page_not_found(request, exception)
+    if request.path == "/favicon.ico":
+        # Asked for by browsers themselves (the pages link their icon).
+        return redirect(static("dashboard/favicon.svg"))
+    return render(request, "404.html", {"request_path": request.path,
+                                        "reason": _message(exception)}, status=404)
 
 
 def handler500(request):
     if is_api_path(request.path):
         return fault_response(500, "Unexpected API error. Check the server log.")
-    from django.views.defaults import server_error
+    # Without the request: its session, user or database may be what failed.
+    try:
+        page = render_to_string("500.html")
+    except Exception:  # the error page must not fail in turn
+        log.exception("The 500 page could not be rendered")
+        page = "<h1>Server Error (500)</h1>"
+    return HttpResponseServerError(page)
 
-    return server_error(request)
+
+def _message(exception) -> str:
+    """The exception's message when it is one written for people (a URL resolver's
+    404 carries a dict of the patterns it tried)."""
+    message = exception.args[0] if exception is not None and exception.args else ""
+    return message if isinstance(message, str) else ""
