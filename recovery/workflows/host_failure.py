@@ -12,7 +12,8 @@ dashboard show, after this service's own FenceHostTask):
    instance to evacuate.
 4. EvacuateInstancesTask: evacuate them per the segment's recovery method,
    several at a time (concurrency.py), then unlock what an earlier attempt
-   left locked. It checks the fence itself before the first evacuation.
+   left locked. It fences first if the policy asks for a fence that step
+   did not make (the policy or the host's devices changed since).
 Each is safe to run twice: a resumed or retried recovery skips finished
 steps, never fences a host already confirmed off, and never evacuates an
 instance whose vmove already succeeded.
@@ -95,7 +96,13 @@ def recover_host_failure(run: Run) -> str:
 # --- 1. FenceHostTask ------------------------------------------------------------
 
 def fence_failed_host(*, run: Run, progress: StepProgress, host: Host) -> None:
-    """Make sure the failed host is off before anything of it runs elsewhere.
+    """Make sure the failed host is off before anything of it runs elsewhere."""
+    progress.note(fence_as_policy_asks(run=run, progress=progress, host=host), 1.0)
+
+
+def fence_as_policy_asks(*, run: Run, progress: StepProgress, host: Host) -> str:
+    """Power the host off and confirm it, if its segment's policy asks; what
+    was found or done, for the progress. Not confirmed: RecoveryFailed.
 
     A confirmation already recorded for this notification (an earlier
     attempt's, or an operator's) is enough: a confirmed host is not fenced
@@ -103,27 +110,25 @@ def fence_failed_host(*, run: Run, progress: StepProgress, host: Host) -> None:
     """
     confirmed = confirmed_fence(run)
     if confirmed is not None:
-        progress.note(f"Host '{host.name}' is already confirmed off: {describe(confirmed)}", 1.0)
-        return
+        return f"Host '{host.name}' is already confirmed off: {describe(confirmed)}"
     if host.segment.fencing == FencingPolicy.OFF:
-        progress.note(f"Not fencing host '{host.name}': fencing is off for segment "
-                      f"'{host.segment.name}'", 1.0)
-        return
+        return (f"Not fencing host '{host.name}': fencing is off for segment "
+                f"'{host.segment.name}'")
     devices = list(host.power_devices.order_by("position"))
     if not devices:
         if host.segment.fencing == FencingPolicy.REQUIRED:
             raise RecoveryFailed(cannot_fence(run, host, f"segment '{host.segment.name}' "
                                               "requires fencing and it has no power device"))
-        progress.note(f"Not fencing host '{host.name}': it has no power device", 1.0)
-        return
+        return f"Not fencing host '{host.name}': it has no power device"
     try:
         device_settings = [device.settings() for device in devices]
     except Exception as exc:  # a key that cannot decrypt the stored password
         raise RecoveryFailed(cannot_fence(run, host, "its power device credentials cannot "
                                           f"be read ({exc})")) from None
+    # A worker that was taken over neither switches nor leaves a record.
+    run.lease.check()
     record = FenceRecord.objects.create(notification=run.notification, kind=FenceKind.POWER_OFF)
     progress.note(f"Powering off host '{host.name}' through {len(devices)} power device(s)")
-    run.lease.check()
     outcome = fence_host(
         device_settings, host=host.name, timeout=settings.FENCING_TIMEOUT,
         retries=settings.FENCING_RETRIES, backoff=settings.FENCING_RETRY_BACKOFF,
@@ -143,7 +148,7 @@ def fence_failed_host(*, run: Run, progress: StepProgress, host: Host) -> None:
     record.save()
     if not outcome.confirmed:
         raise RecoveryFailed(cannot_fence(run, host, outcome.message))
-    progress.note(f"Host '{host.name}' is confirmed off: {describe(record)}", 1.0)
+    return f"Host '{host.name}' is confirmed off: {describe(record)}"
 
 
 def confirmed_fence(run: Run) -> FenceRecord | None:
@@ -270,10 +275,11 @@ def plan_evacuation(server: Server, *, restore_state: str = "") -> Plan:
 def evacuate_instances(*, run: Run, progress: StepProgress, host: Host,
                        watch: ServerWatch) -> None:
     """Evacuate every unfinished vmove, per the segment's recovery method."""
-    # The fence step may have been finished under another policy, or skipped
-    # by a resumed run: the evacuation checks for itself.
+    # An earlier attempt's fence step may have found nothing to fence (fencing
+    # off, no power device) and the operator has changed that since: that step
+    # is not run again, so fence here, before the first evacuation.
     if needs_fence(host) and confirmed_fence(run) is None:
-        raise RecoveryFailed(cannot_fence(run, host, "no power-off was confirmed"))
+        progress.note(fence_as_policy_asks(run=run, progress=progress, host=host))
     method = host.segment.recovery_method
     evacuated_before = list(VMove.objects.filter(
         notification=run.notification, status=VMoveStatus.SUCCEEDED,
