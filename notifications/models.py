@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -50,6 +51,9 @@ class Notification(SoftDeleteModel):
     # Engine bookkeeping: tries so far, when the next is due, and the lease
     # of the worker running it (renewed while it works).
     attempts = models.PositiveIntegerField(default=0)
+    # Tries an operator asked for (retry, confirm-fenced): they come on top of
+    # the automatic ones (NOTIFICATION_MAX_ATTEMPTS) instead of using them up.
+    operator_retries = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
 
@@ -63,6 +67,11 @@ class Notification(SoftDeleteModel):
 
     def __str__(self) -> str:
         return f"{self.type} {self.hostname} ({self.notification_uuid})"
+
+    @property
+    def attempt_budget(self) -> int:
+        """Tries before it ends `failed`: the automatic ones and the operator's."""
+        return settings.NOTIFICATION_MAX_ATTEMPTS + self.operator_retries
 
     @property
     def v1_status(self) -> str:

@@ -4,6 +4,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from hosts.models import Host
@@ -79,12 +80,14 @@ def create_notification(
 
 
 def _due_now(notification: Notification, note: str) -> bool:
-    """An `error` or `failed` notification becomes an `error` due for a try now,
-    and the engine is told once committed. False if it is in neither status."""
+    """An `error` or `failed` notification becomes an `error` due for a try now, one
+    more than its automatic ones (an operator asked for it), and the engine is
+    told once committed. False if it is in neither status."""
     now = timezone.now()
     requeued = Notification.objects.filter(
         pk=notification.pk, status__in=(NotificationStatus.ERROR, NotificationStatus.FAILED),
     ).update(status=NotificationStatus.ERROR, next_attempt_at=now, updated_at=now,
+             operator_retries=F("operator_retries") + 1,
              message=f"{notification.message or ''} {note}".strip())
     if requeued:
         transaction.on_commit(partial(announce_ready, notification.pk))

@@ -162,7 +162,7 @@ def end_notification(*, notification: Notification, lease: Lease, outcome: Outco
     if status == NotificationStatus.ERROR:
         # The retry note follows the error as a sentence of its own.
         message = message if message.endswith((".", "!", "?")) else f"{message}."
-        attempts, budget = notification.attempts, settings.NOTIFICATION_MAX_ATTEMPTS
+        attempts, budget = notification.attempts, notification.attempt_budget
         if attempts >= budget:
             status = NotificationStatus.FAILED
             message = f"{message} Gave up after {attempts} attempt(s)."
@@ -217,11 +217,11 @@ def take_over_expired_notifications(*, now: datetime | None = None) -> dict[str,
                            message=f"{notification.message or ''} Expired: its worker stopped "
                                    "and it is older than NOTIFICATIONS_EXPIRED_INTERVAL.".strip())
             counts["failed"] += failed
-        elif notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
+        elif notification.attempts >= notification.attempt_budget:
             failed = _fail(notification, from_status=NotificationStatus.RUNNING,
                            extra=lease_expired,
                            message=f"Its worker stopped during attempt {notification.attempts} "
-                                   f"of {settings.NOTIFICATION_MAX_ATTEMPTS}; gave up.")
+                                   f"of {notification.attempt_budget}; gave up.")
             counts["failed"] += failed
         else:
             enqueue_processing(notification.pk)

@@ -204,6 +204,31 @@ def test_operator_retry_gives_a_failed_notification_one_more_attempt(
         retry_notification(actor=OPERATOR, notification=notification)
 
 
+def test_an_operator_retry_does_not_use_up_the_automatic_ones(
+        fake_nova, enqueued, settings, django_capture_on_commit_callbacks):
+    settings.NOTIFICATION_MAX_ATTEMPTS = 3
+    host = HostFactory(name="failed")
+    fake_nova.add_service("failed")
+    fake_nova.add_server("failed")
+    fake_nova.fail("services", "timeout", times=999)  # Nova cannot be reached
+    notification = NotificationFactory(host=host)
+    assert services.process_notification(notification_id=notification.pk) == "error"
+
+    with django_capture_on_commit_callbacks(execute=True):  # runs now, not at the backoff
+        retry_notification(actor=OPERATOR, notification=notification)
+    assert services.process_notification(notification_id=notification.pk) == "error"
+    notification.refresh_from_db()
+    # Two tries so far, one of them the operator's: two automatic ones are left.
+    assert (notification.attempts, notification.operator_retries) == (2, 1)
+    assert "Attempt 2 of 4;" in notification.message
+    for expected in ("error", "failed"):
+        Notification.objects.filter(pk=notification.pk).update(next_attempt_at=timezone.now())
+        services.process_notification(notification_id=notification.pk)
+        notification.refresh_from_db()
+        assert notification.status == expected
+    assert notification.attempts == 4 and "Gave up after 4 attempt(s)." in notification.message
+
+
 def test_periodic_tasks_are_installed_and_kept():
     created = install_periodic_tasks()
     assert all(was_created for _, was_created in created)
