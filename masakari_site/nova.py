@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 COMPUTE_BINARY = "nova-compute"
+# Evacuation records that did not (and will not) move the instance.
+EVACUATION_ENDED_IN_FAILURE = ("error", "failed", "cancelled")
+# Nova's clock against ours, when looking for an evacuation a call started.
+EVACUATION_CLOCK_MARGIN = timedelta(seconds=5)
 
 
 class NovaError(Exception):
@@ -210,8 +214,38 @@ class Nova:
                    lambda: self.compute.reset_server_state(server_id, state))
 
     def evacuate_server(self, *, server_id: str, host: str | None) -> None:
+        """Evacuate once. A try that failed without Nova's own answer (a 5xx from
+        a proxy after Nova accepted it, a timeout) may have been carried out,
+        and Nova accepts a second evacuate once the first rebuild is done and
+        before it moves the host: before trying again, its migration records
+        are asked."""
+        since = datetime.now(UTC) - EVACUATION_CLOCK_MARGIN
+        tries = 0
+
+        def evacuate() -> None:
+            nonlocal tries
+            tries += 1
+            if tries > 1 and self._evacuation_under_way(server_id, since=since):
+                log.warning("Instance %s: an earlier evacuate call got through; not "
+                            "calling again", server_id)
+                return
+            self.compute.evacuate_server(server_id, host=host)
+
         self._call(f"Evacuating instance {server_id}" + (f" to {host}" if host else ""),
-                   lambda: self.compute.evacuate_server(server_id, host=host))
+                   evacuate)
+
+    def evacuation_under_way(self, *, server_id: str, since: datetime) -> bool:
+        """Nova recorded an evacuation of the instance since `since` that has not
+        failed (accepted, running or done)."""
+        return self._call(f"Listing the evacuations of instance {server_id}",
+                          lambda: self._evacuation_under_way(server_id, since=since))
+
+    def _evacuation_under_way(self, server_id: str, *, since: datetime) -> bool:
+        migrations = self.compute.migrations(
+            server_id=server_id, migration_type="evacuation",
+            changes_since=since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return any(migration.status not in EVACUATION_ENDED_IN_FAILURE
+                   for migration in migrations)
 
     def stop_server(self, *, server_id: str) -> None:
         self._call(f"Stopping instance {server_id}",

@@ -3,6 +3,7 @@ workflow's steps, and the progress rows the API shows as
 `recovery_workflow_details`.
 """
 
+import contextlib
 import logging
 import threading
 import time
@@ -100,6 +101,10 @@ class Lease:
             return self._update_if_owned(lease_expires_at=None, **changes)
 
     def check(self) -> None:
+        # Past our own deadline (the process was frozen: SIGSTOP, a paused
+        # VM), the heartbeat may not have run yet: ask the row before acting.
+        if not self.lost and timezone.now() >= self.expires_at:
+            self.renew()
         if self.lost:
             raise LeaseLost(f"notification {self.notification_id} was taken over")
 
@@ -123,6 +128,10 @@ class Heartbeat:
                 except Exception:  # a database hiccup: the next beat tries again
                     log.exception("Could not renew the lease of notification %s",
                                   self.lease.notification_id)
+                    # On a new connection: Django never replaces a thread's
+                    # broken one (a restarted database) outside a request or task.
+                    with contextlib.suppress(Exception):
+                        connection.close()
         finally:
             connection.close()
 

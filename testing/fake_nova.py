@@ -60,6 +60,8 @@ class FakeCompute:
         self.services_by_id: dict[str, SimpleNamespace] = {}
         self.aggregate_list: list[SimpleNamespace] = []
         self.calls: list[tuple[str, str | None]] = []
+        # Nova's os-migrations records of the evacuations it accepted.
+        self.evacuation_records: list[SimpleNamespace] = []
         self.faults: list[Fault] = []
         self.dead = False
         self.ignore_start = False  # start_server is accepted but nothing happens
@@ -232,6 +234,12 @@ class FakeCompute:
                           and (host is None or s.host == host)]
             if host is not None and not candidates:
                 raise http_error(400, f"Compute host {host} could not be found or is disabled.")
+            self.evacuation_records.append(SimpleNamespace(
+                server_id=found.id, migration_type="evacuation",
+                # No valid host: Nova's record of it ends in error, as the instance does.
+                status="accepted" if self.stall_evacuations else "done" if candidates
+                else "error",
+                source_compute=found.compute_host))
             if self.stall_evacuations:
                 found.task_state = "rebuilding"
             elif candidates:
@@ -247,6 +255,12 @@ class FakeCompute:
                                "message": "No valid host was found. "
                                           "There are not enough hosts available."}
         self._exit(fault, "evacuate_server")
+
+    def migrations(self, **query: Any) -> list[SimpleNamespace]:
+        self._enter("migrations", query.get("server_id"))
+        return [record for record in self.evacuation_records
+                if all(getattr(record, key) == value for key, value in query.items()
+                       if key in ("server_id", "migration_type"))]
 
     def stop_server(self, server: Any) -> None:
         found = self._server(server)

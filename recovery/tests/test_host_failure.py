@@ -606,3 +606,41 @@ def test_a_worker_dying_before_unlocking_leaves_no_instance_locked(cloud, settin
     # The resumed attempt evacuates first, and unlocks what the dead one left after.
     calls = nova.calls[resumed_at:]
     assert calls.index(("evacuate_server", refused)) < calls.index(("unlock_server", moved))
+
+
+def test_an_evacuate_call_that_failed_after_nova_accepted_it_is_not_made_again(cloud):
+    """A 5xx or a timeout after Nova carried the call out (a proxy, a slow answer):
+    the retry asks Nova's evacuation records first, as Nova would accept a second one."""
+    nova, _, failed = cloud
+    servers = [nova.add_server("failed") for _ in range(3)]
+    nova.fail("evacuate_server", 503, server_id=servers[0], after=True)
+    nova.fail("evacuate_server", "timeout", server_id=servers[1], after=True)
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished", notification.message
+    assert [nova.count("evacuate_server", s) for s in servers] == [1, 1, 1]
+    assert [len([r for r in nova.evacuation_records if r.server_id == s])
+            for s in servers] == [1, 1, 1]
+
+
+def test_a_resumed_attempt_does_not_evacuate_again_while_an_evacuation_is_under_way(
+        cloud, settings):
+    """The dead attempt's evacuation is accepted but not finished (the instance still
+    shows on the failed host, no task state): the next attempt waits for it."""
+    nova, _, failed = cloud
+    server = nova.add_server("failed")
+    notification = NotificationFactory(host=failed)
+    nova.stall_evacuations = True
+    nova.fail("evacuate_server", "kill", after=True)
+    with pytest.raises(WorkerKilled):
+        services.process_notification(notification_id=notification.pk)
+    nova.dead = False
+    nova.servers_by_id[server].task_state = None  # rebuilt, not yet moved by Nova
+    Notification.objects.filter(pk=notification.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    run(notification)
+
+    assert nova.count("evacuate_server", server) == 1
+    assert nova.count("reset_server_state", server) == 0

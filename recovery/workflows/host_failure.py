@@ -392,7 +392,10 @@ def evacuate_vmoves(*, run: Run, progress: StepProgress, vmoves: list[VMove],
     try:
         run_at_once(evacuate_one, vmoves, name="evacuate")
     finally:
-        held.release(run.nova)
+        # A worker that lost its lease touches nothing more: the new owner
+        # unlocks what this one locked (release_leftover_locks).
+        if not run.lease.lost:
+            held.release(run.nova)
     # This round acted on its instances: a next one plans from a new listing.
     watch.expire()
 
@@ -411,8 +414,11 @@ def evacuate_instance(*, run: Run, vmove: VMove, target: str | None,
     earlier attempt evacuated it and died before confirming) is only
     confirmed, never evacuated twice. An instance locked by this recovery
     (now, or by an attempt that died) goes to `held`, unlocked when the
-    round ends.
+    round ends. An instance an earlier attempt sent off that still shows on
+    the failed host is checked against Nova's evacuation records first: its
+    rebuild may still be under way (Nova would accept a second one).
     """
+    tried_before = vmove.start_time is not None
     _update_vmove(vmove, status=VMoveStatus.ONGOING, start_time=timezone.now(),
                   end_time=None, dest_host=None, message=None)
     nova, server_id, ours = run.nova, str(vmove.instance_uuid), lock_reason(run)
@@ -424,12 +430,17 @@ def evacuate_instance(*, run: Run, vmove: VMove, target: str | None,
             plan = plan_evacuation(server, restore_state=vmove.restore_state)
             if not vmove.restore_state:
                 _update_vmove(vmove, restore_state=plan.final_state)
-            if plan.reset_first:
-                nova.reset_server_state(server_id=server_id, state="error")
-            run.lease.check()
-            nova.evacuate_server(server_id=server_id, host=target)
-            if not server.locked:
-                locked_by_us = _lock(nova, server_id, reason=ours)
+            if tried_before and nova.evacuation_under_way(
+                    server_id=server_id, since=run.notification.created_at):
+                log.warning("Instance %s: an earlier attempt's evacuation is under way; "
+                            "confirming it, not evacuating again", server_id)
+            else:
+                if plan.reset_first:
+                    nova.reset_server_state(server_id=server_id, state="error")
+                run.lease.check()
+                nova.evacuate_server(server_id=server_id, host=target)
+                if not server.locked:
+                    locked_by_us = _lock(nova, server_id, reason=ours)
         else:
             plan = None
         server = run.wait_for(
