@@ -6,12 +6,14 @@ boot servers on a compute, kill and restore computes, and run the service
 """
 
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -281,6 +283,132 @@ def start_compute(host: str, conn=None) -> None:
         wait_schedulable(conn)
 
 
+def revive_compute(host: str) -> None:
+    """Start a dead compute's nova-compute only, as a host coming back would:
+    Nova keeps it forced down and disabled (start_compute heals it)."""
+    rig("revive-compute", str(compute_index(host)))
+
+
+def compute_pid_file(host: str) -> Path:
+    return RIG_DIR / "run" / f"nova-compute-{compute_index(host)}.pid"
+
+
+def process_state(pid: int) -> str | None:
+    """The state letter of /proc/PID/stat ("S", "R", "T" stopped …); None when
+    the process is gone or a zombie (dead, not yet reaped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+    return None if state in ("Z", "X") else state
+
+
+def compute_pid(host: str) -> int | None:
+    """The pid of the host's nova-compute while it exists (running or stopped)."""
+    try:
+        pid = int(compute_pid_file(host).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if process_state(pid) is not None else None
+
+
+def hang_compute(host: str) -> int:
+    """Freeze the host's nova-compute (SIGSTOP): a hung host, not a dead one.
+    Its process stays, its BMC still reads On, and Nova notices only when the
+    heartbeats have been missing for service_down_time."""
+    pid = compute_pid(host)
+    if pid is None:
+        raise RuntimeError(f"nova-compute of {host} is not running")
+    os.kill(pid, signal.SIGSTOP)
+    return pid
+
+
+def kill_compute_process(host: str, *, timeout: float = 5) -> int | None:
+    """SIGKILL the host's nova-compute (stopped or not) by its PID file and
+    drop the file, as the rig's `kill-compute` does, without its start-up
+    cost; the pid killed, or None if nothing ran."""
+    pid = compute_pid(host)
+    if pid is None:
+        return None
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while process_state(pid) is not None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nova-compute of {host} (pid {pid}) still there "
+                               f"{timeout}s after SIGKILL")
+        time.sleep(0.02)
+    compute_pid_file(host).unlink(missing_ok=True)
+    return pid
+
+
+def restore_compute(host: str, conn=None) -> None:
+    """Whatever a test did to the host's nova-compute (hung, killed, revived):
+    running again, forced up and enabled. A hung one is killed first: thawed,
+    it would run on with servers evacuated meanwhile."""
+    pid = compute_pid(host)
+    if pid is not None and process_state(pid) in ("T", "t"):
+        kill_compute_process(host)
+    start_compute(host, conn)
+
+
+# --- Nova's own records of evacuations ------------------------------------------------
+
+NOVA_API_LOG = RIG_DIR / "logs" / "nova-api.out"
+
+
+def nova_time(value: str) -> datetime:
+    """A timestamp of Nova's API (naive, UTC) as an aware datetime."""
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def evacuations(conn, server_ids: list[str]) -> dict[str, list[dict]]:
+    """Nova's evacuation migration records of each server (GET /os-migrations).
+
+    Their created_at is Nova's database time, whole seconds (MariaDB
+    DATETIME): the evacuate call came at that second or within the next.
+    """
+    found: dict[str, list[dict]] = {server: [] for server in server_ids}
+    for server in server_ids:
+        response = conn.compute.get("/os-migrations", params={
+            "migration_type": "evacuation", "instance_uuid": server}, microversion="2.80")
+        response.raise_for_status()
+        found[server] = response.json()["migrations"]
+    return found
+
+
+def evacuate_calls_started(conn, server_ids: list[str]) -> dict[str, list[datetime]]:
+    """When each evacuate call of each server reached nova-api, to the millisecond.
+
+    Nova's records have whole seconds only; nova-api's request log line (its
+    local time, with the call's duration) is found by the request id that
+    the server's `evacuate` instance action records.
+    """
+    requests_by_id: dict[str, list[str]] = {}
+    for server in server_ids:
+        response = conn.compute.get(f"/servers/{server}/os-instance-actions",
+                                    microversion="2.58")
+        response.raise_for_status()
+        for action in response.json()["instanceActions"]:
+            if action["action"] == "evacuate":
+                requests_by_id.setdefault(server, []).append(action["request_id"])
+    wanted = {request: server for server, ids in requests_by_id.items() for request in ids}
+    started: dict[str, list[datetime]] = {server: [] for server in server_ids}
+    for line in NOVA_API_LOG.read_text(errors="replace").splitlines():
+        if "nova.api.openstack.requestlog" not in line:
+            continue
+        request = next((word for word in line.split() if word in wanted), None)
+        if request is None:
+            continue
+        logged = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S.%f").astimezone(UTC)
+        duration = float(line.rsplit("time:", 1)[1])
+        started[wanted[request]].append(logged - timedelta(seconds=duration))
+    missing = [server for server, ids in requests_by_id.items()
+               if len(started[server]) != len(ids)]
+    if missing:
+        raise AssertionError(f"evacuate requests of {missing} not all in {NOVA_API_LOG}")
+    return started
+
+
 @dataclass
 class Engine:
     """The service (API on gunicorn) and one Celery worker, on a fresh database."""
@@ -337,14 +465,14 @@ class Engine:
             "generated_time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())}})
 
     def wait_notification(self, uuid: str, *, timeout: float = 300,
-                          retried: bool = False) -> dict:
+                          retried: bool = False,
+                          requeue_note: str = "Retry requested by an operator.") -> dict:
         deadline = time.monotonic() + timeout
         while True:
             notification = self.api("GET", f"/notifications/{uuid}").json()["notification"]
             # A retried one is `error` until a worker takes it; the attempt
             # then ends with a message of its own.
-            queued = retried and notification["message"].endswith(
-                "Retry requested by an operator.")
+            queued = retried and notification["message"].endswith(requeue_note)
             if notification["status"] not in ("new", "running") and not queued:
                 return notification
             if time.monotonic() > deadline:
@@ -360,3 +488,38 @@ class Engine:
 
     def vmoves(self, uuid: str) -> list[dict]:
         return self.api("GET", f"/notifications/{uuid}/vmoves?limit=1000").json()["vmoves"]
+
+    # --- /ext/v1: fencing -------------------------------------------------------
+    def ext(self, method: str, path: str, body: dict | None = None) -> requests.Response:
+        return requests.request(method, f"{self.service.url}/ext/v1{path}", json=body,
+                                timeout=30)
+
+    def set_fencing(self, *, segment: str, policy: str) -> None:
+        response = self.ext("PUT", f"/segments/{segment}/policy",
+                            {"policy": {"fencing": policy}})
+        assert response.status_code == 200, response.text
+
+    def set_power_devices(self, *, host: str, devices: list[dict]) -> dict:
+        response = self.ext("PUT", f"/hosts/{host}/power", {"power": {"devices": devices}})
+        assert response.status_code == 200, response.text
+        return response.json()["power"]
+
+    def confirm_fenced(self, uuid: str, *, reason: str) -> dict:
+        """An operator's confirmation that the failed host is off; the fence record."""
+        response = self.ext("POST", f"/notifications/{uuid}/confirm-fenced",
+                            {"confirm": {"reason": reason}})
+        assert response.status_code == 202, response.text
+        return response.json()["fence_record"]
+
+    def fence_records(self, uuid: str) -> list[dict]:
+        """The notification's fence records, oldest first, from the service's
+        database (no API lists them)."""
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(self.service.env["DATABASE_URL"], row_factory=dict_row) as db:
+            return db.execute(
+                "SELECT f.kind, f.confirmed, f.power_state, f.started_at, f.confirmed_at, "
+                "f.message, f.events, f.actor_name, f.reason FROM notifications_fencerecord f "
+                "JOIN notifications_notification n ON n.id = f.notification_id "
+                "WHERE n.notification_uuid = %s ORDER BY f.id", (uuid,)).fetchall()

@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from recovery.tests.rig import cloud
+from recovery.tests.rig.bmc import RigBmcs
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +51,32 @@ def prefix(openstack_rig):
     name = f"rig-ha-{uuid.uuid4().hex[:6]}"
     yield name
     cloud.delete_servers(openstack_rig, name)
+
+
+@pytest.fixture(scope="session")
+def rig_bmcs():
+    """A Redfish system per rig compute, on a sushy-emulator that applies a
+    power change at once (recovery/tests/rig/bmc.py: `watching()` makes the
+    computes follow their power)."""
+    bmcs = RigBmcs().start()
+    yield bmcs
+    bmcs.stop()
+
+
+@pytest.fixture(scope="session")
+def rig_bmcs_refusing_off():
+    """As rig_bmcs, but every system answers a power-off with 400
+    (SUSHY_EMULATOR_DISABLE_POWER_OFF)."""
+    bmcs = RigBmcs(refuse_power_off=True).start()
+    yield bmcs
+    bmcs.stop()
+
+
+@pytest.fixture
+def clean_segments(engine):
+    """The test's segments and their hosts are deleted afterwards."""
+    yield
+    for seg in engine.api("GET", "/segments").json()["segments"]:
+        for host in engine.api("GET", f"/segments/{seg['uuid']}/hosts").json()["hosts"]:
+            engine.api("DELETE", f"/segments/{seg['uuid']}/hosts/{host['uuid']}")
+        engine.api("DELETE", f"/segments/{seg['uuid']}")
