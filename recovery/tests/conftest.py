@@ -1,5 +1,8 @@
 import pytest
 
+from hosts.tests.factories import HostFactory
+from segments.tests.factories import SegmentFactory
+
 
 @pytest.fixture(autouse=True)
 def fast_engine(settings):
@@ -23,3 +26,13 @@ def fast_engine(settings):
     settings.EVACUATE_ALL_INSTANCES = False
     settings.NOTIFICATION_MAX_ATTEMPTS = 3
     settings.NOTIFICATION_LEASE_SECONDS = 60
+
+
+@pytest.fixture
+def cloud(fake_nova):
+    """Three computes in Nova; the notification is about `failed`."""
+    segment = SegmentFactory()
+    failed = HostFactory(name="failed", segment=segment)
+    for name in ("failed", "spare-1", "spare-2"):
+        fake_nova.add_service(name)
+    return fake_nova, segment, failed

@@ -12,22 +12,11 @@ from notifications.models import Notification, RecoveryStep
 from notifications.tests.factories import NotificationFactory
 from recovery import services
 from recovery.workflows.host_failure import STEPS
-from segments.tests.factories import SegmentFactory
 from testing.fake_nova import WorkerKilled
 
 # Evacuations run inline (fast_engine): rolled back. Tests that race real
 # threads commit, as those threads have their own connections.
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def cloud(fake_nova):
-    """Three computes; the notification is about `failed`."""
-    segment = SegmentFactory()
-    failed = HostFactory(name="failed", segment=segment)
-    for name in ("failed", "spare-1", "spare-2"):
-        fake_nova.add_service(name)
-    return fake_nova, segment, failed
 
 
 def run(notification: Notification) -> Notification:

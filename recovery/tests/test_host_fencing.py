@@ -11,7 +11,6 @@ import pytest
 from django.utils import timezone
 
 from hosts import services as host_services
-from hosts.tests.factories import HostFactory
 from masakari_site import power
 from masakari_site.changelog import system_actor
 from masakari_site.models import ObjectChange
@@ -22,7 +21,6 @@ from notifications.tests.factories import NotificationFactory
 from recovery import services
 from recovery.workflows.host_failure import STEPS
 from segments import services as segment_services
-from segments.tests.factories import SegmentFactory
 from testing import free_port
 from testing.bmc import SECRET_PASSWORD, SECRET_USER
 from testing.fake_nova import WorkerKilled
@@ -47,14 +45,10 @@ def fencing_settings(settings, caplog):
 
 
 @pytest.fixture
-def cloud(fake_nova):
-    """The failed host and two spares in Nova, three HA instances on the failed one."""
-    segment = SegmentFactory()
-    failed = HostFactory(name="failed", segment=segment)
-    for name in ("failed", "spare-1", "spare-2"):
-        fake_nova.add_service(name)
-    servers = [fake_nova.add_server("failed") for _ in range(3)]
-    return fake_nova, failed, servers
+def cloud(cloud):
+    """recovery/tests/conftest.py's, with three HA instances on the failed host."""
+    nova, _, failed = cloud
+    return nova, failed, [nova.add_server("failed") for _ in range(3)]
 
 
 @pytest.fixture
