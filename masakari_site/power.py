@@ -295,6 +295,29 @@ def _ipmi_error(device: DeviceSettings, exc: Exception) -> PowerError:
     return _error(device, "protocol", text)
 
 
+def _ipmi_session(device: DeviceSettings):
+    """A logged-in pyghmi session. pyghmi now and then trips over its own
+    session table while refusing a login (AttributeError: no `errormsg`, seen
+    about once in a few hundred refused logins here): that one is tried again,
+    and anything else it raises is a protocol error, never an escape."""
+    for attempt in (1, 2):
+        try:
+            return ipmi_command.Command(
+                bmc=device.address, userid=device.username.encode(),
+                password=device.password.encode(), port=device.port or IPMI_PORT,
+            )
+        except socket.gaierror as exc:
+            raise _error(device, "unreachable", f"cannot resolve the address: {exc}") from None
+        except ipmi_exceptions.IpmiException as exc:
+            raise _ipmi_error(device, exc) from None
+        except AttributeError as exc:
+            if attempt == 2:
+                raise _error(device, "protocol", f"pyghmi failed: {exc}") from None
+            log.debug("pyghmi tripped over its session table for %s; trying again",
+                      device.label)
+    raise AssertionError("unreachable")
+
+
 def _ipmi_chassis_command(device: DeviceSettings, command: int, data: tuple = ()) -> dict:
     """One chassis command (netfn 0) on a fresh session, logged out after;
     pyghmi's answer ({"code", "data"}, and "error" unless the code is 0).
@@ -306,15 +329,7 @@ def _ipmi_chassis_command(device: DeviceSettings, command: int, data: tuple = ()
     later call with the same credentials can pick up a dead session. Bytes
     keep its keys consistent; logging out drops the session (a BMC has few).
     """
-    try:
-        session = ipmi_command.Command(
-            bmc=device.address, userid=device.username.encode(),
-            password=device.password.encode(), port=device.port or IPMI_PORT,
-        )
-    except socket.gaierror as exc:
-        raise _error(device, "unreachable", f"cannot resolve the address: {exc}") from None
-    except ipmi_exceptions.IpmiException as exc:
-        raise _ipmi_error(device, exc) from None
+    session = _ipmi_session(device)
     try:
         answer = session.raw_command(netfn=0x00, command=command, data=data)
     except ipmi_exceptions.IpmiException as exc:
