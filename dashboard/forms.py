@@ -113,6 +113,14 @@ class ConfirmFencedForm(ApiValidatedForm):
                              "with your name (e.g. \"pulled both power cables\").")
 
 
+class StopRecoveryForm(ApiValidatedForm):
+    api_input = ConfirmInput
+    service_fields = ("reason",)
+
+    reason = forms.CharField(max_length=255, help_text="Why no recovery is wanted: it is "
+                             "recorded with your name (e.g. \"host is being replaced\").")
+
+
 def _device_fields(*, stored: PowerDevice | None) -> dict[str, forms.Field]:
     """One device's fields, by PowerDevice field name. `data-driver` names the
     drivers a field is for (the page shows only those of the chosen driver)."""

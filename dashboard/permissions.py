@@ -26,6 +26,7 @@ RULES = {
     "fencing_policy_get": "masakari_ext:policy:get",
     "fencing_policy_update": "masakari_ext:policy:update",
     "notification_confirm_fenced": "masakari_ext:notifications:confirm_fenced",
+    "notification_cancel": "masakari_ext:notifications:cancel",
 }
 
 

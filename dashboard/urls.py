@@ -31,4 +31,6 @@ urlpatterns = [
          name="notification-retry"),
     path("notifications/<str:uuid>/confirm-fenced/", views.notification_confirm_fenced,
          name="notification-confirm-fenced"),
+    path("notifications/<str:uuid>/cancel/", views.notification_cancel,
+         name="notification-cancel"),
 ]

@@ -18,6 +18,7 @@ from dashboard.forms import (
     NewHostForm,
     PowerDevicesForm,
     SegmentForm,
+    StopRecoveryForm,
 )
 from dashboard.generic import dashboard_view
 from hosts import services as host_services
@@ -25,7 +26,13 @@ from hosts.models import Host
 from masakari_site.exceptions import MasakariError
 from masakari_site.models import ObjectChange
 from notifications import services as notification_services
-from notifications.models import ACTIVE_STATUSES, FenceRecord, Notification, NotificationType
+from notifications.models import (
+    ACTIVE_STATUSES,
+    FenceRecord,
+    Notification,
+    NotificationStatus,
+    NotificationType,
+)
 from segments import services as segment_services
 from segments.models import FencingPolicy
 
@@ -252,6 +259,8 @@ def _notification_live_context(uuid: str) -> dict:
         "confirmable": notification.type == NotificationType.COMPUTE_HOST
         and notification.status in (*ACTIVE_STATUSES, *selectors.RETRYABLE)
         and not any(record.confirmed for record in fence_records),
+        # Not started, or waiting for its retry: an operator may stop it.
+        "stoppable": notification.status in (NotificationStatus.NEW, NotificationStatus.ERROR),
         "live": notification.status in ACTIVE_STATUSES,
         "retryable": selectors.RETRYABLE,
         "refresh_seconds": LIVE_REFRESH_SECONDS,
@@ -270,6 +279,7 @@ def notification_detail(request, uuid):
                                          uuid=notification.notification_uuid),
         "related": selectors.related_notifications(notification=notification),
         "confirm_form": ConfirmFencedForm(),
+        "stop_form": StopRecoveryForm(),
     })
 
 
@@ -304,3 +314,13 @@ notification_confirm_fenced = generic.action_view(
     change=lambda actor, notification, values: notification_services.confirm_fenced(
         actor=actor, notification=notification, reason=values["reason"]),
     done=_confirmed, back=_notification_page)
+
+
+notification_cancel = generic.action_view(
+    action="notification_cancel", get=selectors.get_notification,
+    form_class=StopRecoveryForm,
+    change=lambda actor, notification, values: notification_services.cancel_notification(
+        actor=actor, notification=notification, reason=values["reason"]),
+    done=lambda notification, *_: f"Recovery stopped: nothing more is done for "
+                                   f"{notification.hostname}, which can be changed now.",
+    back=_notification_page)

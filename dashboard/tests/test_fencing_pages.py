@@ -406,3 +406,29 @@ def test_readers_cannot_change_power_devices_policies_or_fencing(
     assert device.address == "https://127.0.0.1:9" and device.last_check_ok is None
     assert Segment.objects.get(pk=powered_host.segment.pk).fencing == "if_configured"
     assert not FenceRecord.objects.exists() and enqueued == []
+
+
+@pytest.mark.parametrize("status", ["new", "error"])
+def test_an_operator_stops_a_recovery_from_its_page(staff_client, status):
+    notification = NotificationFactory(status=status)
+    page = f"/dashboard/notifications/{notification.notification_uuid}/"
+    assert "Stop recovery" in staff_client.get(page).content.decode()
+
+    response = staff_client.post(f"{page}cancel/", {"reason": "host is being replaced"},
+                                 follow=True)
+
+    assert response.status_code == 200
+    assert "Recovery stopped: nothing more is done for" in response.content.decode()
+    notification.refresh_from_db()
+    assert notification.status == "cancelled"
+    assert "Stop recovery" not in staff_client.get(page).content.decode()
+
+
+def test_a_running_recovery_offers_no_stop_and_readers_may_not(staff_client, viewer_client):
+    running = NotificationFactory(status="running")
+    page = f"/dashboard/notifications/{running.notification_uuid}/"
+    assert "Stop recovery" not in staff_client.get(page).content.decode()
+    waiting = NotificationFactory(status="error")
+    url = f"/dashboard/notifications/{waiting.notification_uuid}/cancel/"
+    assert viewer_client.post(url, {"reason": "x"}).status_code == 403
+    assert Notification.objects.get(pk=waiting.pk).status == "error"
