@@ -24,16 +24,6 @@ def segment(engine, method: str, reserved: tuple[str, ...] = ()) -> str:
 
 
 @pytest.fixture
-def clean_hosts(engine):
-    """Each test registers the computes in a new segment; drop them afterwards."""
-    yield
-    for seg in engine.api("GET", "/segments").json()["segments"]:
-        for host in engine.api("GET", f"/segments/{seg['uuid']}/hosts").json()["hosts"]:
-            engine.api("DELETE", f"/segments/{seg['uuid']}/hosts/{host['uuid']}")
-        engine.api("DELETE", f"/segments/{seg['uuid']}")
-
-
-@pytest.fixture
 def failed_compute(openstack_rig):
     """fake-host-1 will be killed; it is restarted (and forced up) afterwards."""
     yield "fake-host-1"
@@ -41,7 +31,7 @@ def failed_compute(openstack_rig):
 
 
 def test_host_failure_auto_evacuates_all_ha_servers(engine, openstack_rig, prefix,
-                                                    failed_compute, clean_hosts):
+                                                    failed_compute, clean_segments):
     segment(engine, "auto")
     ids = cloud.boot_servers(openstack_rig, count=20, host=failed_compute, prefix=prefix)
     cloud.kill_compute(failed_compute)
@@ -84,7 +74,7 @@ def reserved_compute(openstack_rig):
 
 
 def test_host_failure_reserved_host(engine, openstack_rig, prefix, failed_compute,
-                                    reserved_compute, clean_hosts):
+                                    reserved_compute, clean_segments):
     reserve = reserved_compute
     segment_uuid = segment(engine, "reserved_host", reserved=(reserve,))
     compute = openstack_rig.compute
@@ -130,7 +120,7 @@ def no_valid_host(openstack_rig):
 
 
 def test_a_retry_after_no_valid_host_restores_each_server_as_it_was(
-        engine, openstack_rig, prefix, failed_compute, no_valid_host, clean_hosts):
+        engine, openstack_rig, prefix, failed_compute, no_valid_host, clean_segments):
     """Nova gives up at once (no valid host) and leaves the servers in ERROR
     on the failed host; once there is room, the operator's retry brings each
     back as it was before the failure: the running one ACTIVE, the stopped
@@ -169,7 +159,7 @@ def test_a_retry_after_no_valid_host_restores_each_server_as_it_was(
 
 
 def test_vm_failure_brings_a_stopped_ha_server_back(engine, openstack_rig, prefix,
-                                                    clean_hosts):
+                                                    clean_segments):
     segment(engine, "auto")
     [server_id] = cloud.boot_servers(openstack_rig, count=1, host="fake-host-2",
                                      prefix=prefix)
@@ -188,7 +178,7 @@ def test_vm_failure_brings_a_stopped_ha_server_back(engine, openstack_rig, prefi
     assert server.status == "ACTIVE" and server.compute_host == "fake-host-2"
 
 
-def test_process_failure_disables_nova_compute(engine, openstack_rig, clean_hosts):
+def test_process_failure_disables_nova_compute(engine, openstack_rig, clean_segments):
     host = "fake-host-3"
     segment(engine, "auto")
     compute = openstack_rig.compute
