@@ -68,6 +68,9 @@ class ComputeService:
     forced_down: bool
     disabled_reason: str | None
     zone: str | None
+    # Nova's time of the service's last report (its heartbeat), timezone-aware
+    # UTC; None if Nova has none.
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -94,8 +97,19 @@ def _service(resource: Any) -> ComputeService:
         id=resource.id, host=resource.host, binary=resource.binary,
         disabled=resource.status == "disabled", down=resource.state == "down",
         forced_down=bool(resource.is_forced_down), disabled_reason=resource.disabled_reason,
-        zone=resource.availability_zone,
+        zone=resource.availability_zone, updated_at=_nova_time(resource.updated_at),
     )
+
+
+def _nova_time(value: str | None) -> datetime | None:
+    """Nova's timestamps ("2026-11-30T06:50:46.000000", no zone: UTC)."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _aggregate(resource: Any) -> Aggregate:

@@ -9,6 +9,7 @@ import threading
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -76,7 +77,8 @@ class FakeCompute:
         service = SimpleNamespace(
             id=str(uuid.uuid4()), host=host, binary=binary,
             status="disabled" if disabled else "enabled", state="down" if down else "up",
-            is_forced_down=False, disabled_reason=None, availability_zone=zone)
+            is_forced_down=False, disabled_reason=None, availability_zone=zone,
+            updated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f"))
         self.services_by_id[service.id] = service
         return service
 
