@@ -50,7 +50,7 @@ def fake_nova(monkeypatch, enqueued):
     """Nova at the openstacksdk boundary (testing/fake_nova.py)."""
     compute = FakeCompute()
     nova.forget_nova()
-    monkeypatch.setattr(nova, "open_compute", lambda: compute)
+    monkeypatch.setattr(nova, "open_compute", lambda **_: compute)
     yield compute
     nova.forget_nova()
 

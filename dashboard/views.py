@@ -122,8 +122,8 @@ segment_delete = generic.delete_view(
     then=lambda segment: reverse("dashboard:segment-list"))
 segment_fencing = generic.action_view(
     action="fencing_policy_update", get=selectors.get_segment, form_class=FencingPolicyForm,
-    change=lambda actor, segment, values: segment_services.set_fencing_policy(
-        actor=actor, segment=segment, fencing=values["fencing"]),
+    change=lambda actor, segment, values: segment_services.set_policy(
+        actor=actor, segment=segment, changes={"fencing": values["fencing"]}),
     done=lambda segment, values, _: f"Fencing policy of {segment.name}: "
                                     f"{FencingPolicy(values['fencing']).label}.",
     back=SEGMENTS.detail)

@@ -32,6 +32,12 @@ class Host(SoftDeleteModel):
     reserved = models.BooleanField(default=False, db_index=True)
     on_maintenance = models.BooleanField(default=False, db_index=True)
     segment = models.ForeignKey(Segment, on_delete=models.PROTECT, related_name="hosts")
+    # The detector's TCP probe of the host's management network (not part of
+    # the v1 representation; set through /ext/v1): the address (blank: the
+    # host's name) and port (null: the segment's probe_port; no probe if both
+    # are null).
+    probe_address = models.CharField(max_length=255, blank=True, default="")
+    probe_port = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta(SoftDeleteModel.Meta):
         constraints = [
@@ -111,3 +117,79 @@ class PowerDevice(models.Model):
             password=decrypt(self.password_token), system_id=self.system_id, port=self.port,
             verify_ca=self.verify_ca_setting,
         )
+
+
+class Health(models.TextChoices):
+    """What the detector (recovery.detector) concludes about a host from its
+    signals; the table is recovery.detection.decide."""
+
+    UP = "up", "up"
+    SUSPECT = "suspect", "suspect"
+    DOWN = "down", "down"
+    FENCED = "fenced", "down, powered off"
+    # Nova stopped hearing from nova-compute but the host answers: its instances
+    # still run, so it is not evacuated; its compute service is disabled.
+    COMPUTE_FAILED = "compute_failed", "nova-compute failed"
+    RECOVERING = "recovering", "being recovered"
+    RECOVERED = "recovered", "recovered"
+    MAINTENANCE = "maintenance", "on maintenance"
+    UNKNOWN = "unknown", "unknown"
+
+
+class HostHealth(models.Model):
+    """A host's health now, and the signals the detector last read.
+
+    One row per watched host, written by the detector only. Its history is
+    HealthChange.
+    """
+
+    host = models.OneToOneField(Host, on_delete=models.CASCADE, related_name="health")
+    state = models.CharField(max_length=16, choices=Health.choices, default=Health.UNKNOWN)
+    since = models.DateTimeField(default=timezone.now)
+    # The evidence of the state, in words.
+    message = models.TextField(blank=True, default="")
+    # Nova's compute service: "up", "down" (Nova's view), "missing" (Nova has
+    # none for the host) or "" (not read yet). updated_at is Nova's time of
+    # the last report; report_seen_at is our time when we first saw that
+    # value (staleness needs both: neither clock alone is trusted).
+    nova_state = models.CharField(max_length=16, blank=True, default="")
+    nova_disabled = models.BooleanField(default=False)
+    nova_forced_down = models.BooleanField(default=False)
+    nova_updated_at = models.DateTimeField(null=True, blank=True)
+    nova_report_seen_at = models.DateTimeField(null=True, blank=True)
+    # The power device: "" (none), "on", "off" (read twice), "off_once" or
+    # "error" (see recovery.detection.PowerSignal), and since when it reads so.
+    power_state = models.CharField(max_length=16, blank=True, default="")
+    power_since = models.DateTimeField(null=True, blank=True)
+    power_error = models.TextField(blank=True, default="")
+    # The TCP probe (null: the host has none), and since when it answers so.
+    probe_ok = models.BooleanField(null=True, blank=True)
+    probe_since = models.DateTimeField(null=True, blank=True)
+    probe_error = models.CharField(max_length=255, blank=True, default="")
+    # A monitor's latest COMPUTE_HOST notification about the host (its time).
+    monitor_reported_at = models.DateTimeField(null=True, blank=True)
+    # Written only when something here changes: the time of the detector's
+    # last pass is its masakari_site.PeriodicRun.
+
+    def __str__(self) -> str:
+        return f"{self.host}: {self.state}"
+
+
+class HealthChange(models.Model):
+    """One change of a host's health, with its evidence: the host's history
+    ("stale since 12:01:05, BMC off at 12:01:07, recovery started 12:01:07")."""
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="health_changes")
+    state = models.CharField(max_length=16, choices=Health.choices)
+    previous = models.CharField(max_length=16, choices=Health.choices, blank=True, default="")
+    at = models.DateTimeField(default=timezone.now)
+    message = models.TextField(blank=True, default="")
+    # The signals as read: {"nova": ..., "power": ..., "probe": ..., "monitor": ...}.
+    evidence = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["host", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.host}: {self.previous or '-'} -> {self.state}"

@@ -5,7 +5,14 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from hosts.models import MAX_POWER_DEVICES, Host, PowerDevice, ironic_names
+from hosts.models import (
+    MAX_POWER_DEVICES,
+    HealthChange,
+    Host,
+    HostHealth,
+    PowerDevice,
+    ironic_names,
+)
 from masakari_site import power
 from masakari_site.changelog import Action, Actor, diff, record_change
 from masakari_site.exceptions import Conflict, Invalid, MasakariError, NotFound
@@ -309,3 +316,24 @@ def check_power(*, host: Host) -> list[PowerDevice]:
         asked.append(record_power_check(device=device, ok=True, power_state=state, error=""))
         break
     return asked
+
+
+# Fields of HostHealth the detector writes.
+HEALTH_FIELDS = ("state", "since", "message", "nova_state", "nova_disabled", "nova_forced_down",
+                 "nova_updated_at", "nova_report_seen_at", "power_state", "power_since",
+                 "power_error", "probe_ok", "probe_since", "probe_error", "monitor_reported_at")
+
+
+@transaction.atomic
+def save_health(*, changed: list[HostHealth], transitions: list[HealthChange]) -> None:
+    """The detector's verdicts (an observation, not a change of settings: not in
+    the change log): rows that changed, and a history row per state change.
+    New rows are created; existing ones updated in one statement."""
+    created = [health for health in changed if health.pk is None]
+    if created:
+        HostHealth.objects.bulk_create(created)
+    updated = [health for health in changed if health.pk is not None]
+    if updated:
+        HostHealth.objects.bulk_update(updated, HEALTH_FIELDS)
+    if transitions:
+        HealthChange.objects.bulk_create(transitions)

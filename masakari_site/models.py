@@ -72,3 +72,26 @@ class ObjectChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_name} {self.action} {self.object_type} {self.object_repr}"
+
+
+class PeriodicRun(models.Model):
+    """One run of a periodic check, cluster-wide: whichever process inserts
+    the row of an interval's slot runs it, the others skip (the unique
+    constraint is the lock). Kept a day, for counting and for the detector's
+    last verdict (`result`)."""
+
+    name = models.CharField(max_length=64)
+    # floor(start time / interval): one run per interval.
+    slot = models.BigIntegerField()
+    node = models.CharField(max_length=255)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["name", "slot"],
+                                               name="periodic_run_once_per_slot")]
+        indexes = [models.Index(fields=["name", "started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} #{self.slot} on {self.node}"

@@ -136,11 +136,12 @@ def _describe(exc: Exception) -> str:
 class Nova:
     """The Nova calls the engine makes, on an sdk `conn.compute` proxy."""
 
-    def __init__(self, compute: Any):
+    def __init__(self, compute: Any, *, retries: int | None = None):
         self.compute = compute
+        self.retries = settings.NOVA_API_RETRIES if retries is None else retries
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
-        retries = settings.NOVA_API_RETRIES
+        retries = self.retries
         for attempt in range(retries + 1):
             try:
                 return call()
@@ -279,12 +280,13 @@ class Nova:
                    lambda: self.compute.add_host_to_aggregate(aggregate.id, host))
 
 
-def open_compute() -> Any:
-    """An sdk compute proxy for the service account in settings."""
+def open_compute(*, timeout: int | None = None) -> Any:
+    """An sdk compute proxy for the service account in settings; each call
+    times out after `timeout` seconds (NOVA_API_TIMEOUT)."""
     import openstack
 
     common = {
-        "api_timeout": settings.NOVA_API_TIMEOUT,
+        "api_timeout": timeout or settings.NOVA_API_TIMEOUT,
         "compute_api_version": settings.NOVA_COMPUTE_API_VERSION,
         **({"region_name": settings.NOVA_REGION_NAME} if settings.NOVA_REGION_NAME else {}),
     }
@@ -340,6 +342,24 @@ def get_nova() -> Nova:
         return _client
 
 
+_watch_client: Nova | None = None
+
+
+def get_watch_nova() -> Nova:
+    """The detector's client, apart from the engine's: each call bounded by
+    DETECTION_CALL_TIMEOUT and never retried (the next pass is the retry), so
+    an unreachable Nova costs a pass seconds, not minutes."""
+    global _watch_client
+    with _client_lock:
+        if _watch_client is None:
+            try:
+                _watch_client = Nova(open_compute(timeout=settings.DETECTION_CALL_TIMEOUT),
+                                     retries=0)
+            except sdk_exceptions.SDKException as exc:
+                raise NovaError(f"Cannot connect to Nova: {exc}") from exc
+        return _watch_client
+
+
 def connect_nova() -> None:
     """Connect to Nova now, not at the first recovery.
 
@@ -360,6 +380,6 @@ def connect_nova() -> None:
 
 def forget_nova() -> None:
     """Drop the cached client (tests, or after the settings changed)."""
-    global _client
+    global _client, _watch_client
     with _client_lock:
-        _client = None
+        _client = _watch_client = None

@@ -384,6 +384,28 @@ POWER_CALL_TIMEOUT = env_int("POWER_CALL_TIMEOUT", 10, minimum=1)
 # (1000 devices that all time out: 1000 / 50 x POWER_CALL_TIMEOUT = 200 s).
 POWER_CHECK_INTERVAL = env_int("POWER_CHECK_INTERVAL", 300, minimum=10)
 POWER_CHECK_CONCURRENCY = env_int("POWER_CHECK_CONCURRENCY", 50, minimum=1)
+# Detection (recovery/detector.py; seconds): every DETECTION_INTERVAL one
+# process of the cluster lists Nova's compute services once, reads the power
+# devices and probes of the watched hosts, DETECTION_CONCURRENCY at a time,
+# each call bounded by DETECTION_CALL_TIMEOUT (Nova's listing too, without
+# retries). A host whose nova-compute has not reported for HOST_STALE_SECONDS
+# (Nova's and our clock both) is stale; a power device reading Off is read
+# again POWER_OFF_CONFIRM_DELAY later before it counts.
+DETECTION_INTERVAL = env_int("DETECTION_INTERVAL", 5, minimum=1)
+HOST_STALE_SECONDS = env_int("HOST_STALE_SECONDS", 25, minimum=1)
+DETECTION_CONCURRENCY = env_int("DETECTION_CONCURRENCY", 50, minimum=1)
+DETECTION_CALL_TIMEOUT = env_int("DETECTION_CALL_TIMEOUT", 3, minimum=1)
+POWER_OFF_CONFIRM_DELAY = env_int("POWER_OFF_CONFIRM_DELAY", 1)
+# Storm gates (recovery/gates.py): a host recovery is held when more than
+# HA_MAX_DOWN_PERCENT of its segment's hosts are down at once, or when
+# HA_MAX_NEW_RECOVERIES_PER_INTERVAL host recoveries already started in the
+# last HA_NEW_RECOVERIES_INTERVAL, cluster-wide; after an operator releases
+# held recoveries, the segment's new ones are held for HA_RELEASE_COOLDOWN.
+HA_MAX_DOWN_PERCENT = env_int("HA_MAX_DOWN_PERCENT", 50)
+HA_MAX_NEW_RECOVERIES_PER_INTERVAL = env_int("HA_MAX_NEW_RECOVERIES_PER_INTERVAL", 10,
+                                             minimum=1)
+HA_NEW_RECOVERIES_INTERVAL = env_int("HA_NEW_RECOVERIES_INTERVAL", 60, minimum=1)
+HA_RELEASE_COOLDOWN = env_int("HA_RELEASE_COOLDOWN", 120)
 # (engine settings: end)
 
 # Soft-deleted rows older than this are purged by the daily periodic task.
@@ -407,6 +429,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
+# The detector has a queue and a worker of its own (`manage.py serve`): host
+# recoveries that occupy every engine worker must not stop failure detection.
+DETECTION_QUEUE = "detection"
+CELERY_TASK_ROUTES = {"recovery.detect_failures": {"queue": DETECTION_QUEUE}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

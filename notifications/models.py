@@ -21,16 +21,20 @@ class NotificationStatus(models.TextChoices):
     # This service's own: an operator stopped the recovery (v1 clients see
     # `failed`, the nearest of upstream's statuses; see V1_STATUS).
     CANCELLED = "cancelled"
+    # This service's own: a storm gate holds the recovery until an operator
+    # releases it (v1 clients see `new`: it has not started).
+    HELD = "held"
 
 
 # How a status reads in the v1 API, which knows only upstream's.
-V1_STATUS = {NotificationStatus.CANCELLED: NotificationStatus.FAILED}
+V1_STATUS = {NotificationStatus.CANCELLED: NotificationStatus.FAILED,
+             NotificationStatus.HELD: NotificationStatus.NEW}
 V1_STATUSES = [status for status in NotificationStatus.values if status not in V1_STATUS]
 
 
 # A notification in one of these is still being (or about to be) recovered.
 ACTIVE_STATUSES = (NotificationStatus.NEW, NotificationStatus.RUNNING)
-UNDER_RECOVERY_STATUSES = (*ACTIVE_STATUSES, NotificationStatus.ERROR)
+UNDER_RECOVERY_STATUSES = (*ACTIVE_STATUSES, NotificationStatus.ERROR, NotificationStatus.HELD)
 
 
 class Notification(SoftDeleteModel):
@@ -56,6 +60,8 @@ class Notification(SoftDeleteModel):
     operator_retries = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # When a worker first started recovering it (past the storm gates).
+    started_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(SoftDeleteModel.Meta):
         indexes = [
@@ -209,3 +215,35 @@ class FenceRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {'confirmed' if self.confirmed else 'not confirmed'}"
+
+
+class HoldRule(models.TextChoices):
+    """Why a storm gate held a host recovery (recovery.gates)."""
+
+    ISOLATION = "isolation", "the service may be the isolated side"
+    MAX_DOWN_PERCENT = "max_down_percent", "too large a share of the segment down"
+    MAX_DOWN_HOSTS = "max_down_hosts", "too many of the segment's hosts down"
+    RATE = "rate", "too many new host recoveries at once"
+    COOLDOWN = "cooldown", "cool-down after a release"
+
+
+class Hold(models.Model):
+    """A storm gate held a host recovery; an operator releases it (who, when
+    and why kept here). A released notification passes the gates."""
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE,
+                                     related_name="holds")
+    rule = models.CharField(max_length=32, choices=HoldRule.choices)
+    message = models.TextField()
+    held_at = models.DateTimeField(default=timezone.now, db_index=True)
+    released_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    released_by = models.CharField(max_length=150, blank=True, default="")
+    release_reason = models.CharField(max_length=255, blank=True, default="")
+    # Copied from the notification: the cool-down is per segment.
+    failover_segment_uuid = models.UUIDField(db_index=True)
+
+    class Meta:
+        ordering = ["held_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.notification}: {self.rule}"

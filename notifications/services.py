@@ -14,6 +14,7 @@ from notifications.models import (
     ACTIVE_STATUSES,
     FenceKind,
     FenceRecord,
+    Hold,
     Notification,
     NotificationStatus,
     NotificationType,
@@ -33,7 +34,8 @@ def _is_duplicate(*, host_uuid: UUID, type: str, generated_time: datetime, paylo
     except OverflowError:  # a generated_time in year 1
         since = datetime.min.replace(tzinfo=UTC)
     earlier = Notification.objects.filter(
-        source_host_uuid=host_uuid, type=type, status__in=ACTIVE_STATUSES,
+        source_host_uuid=host_uuid, type=type,
+        status__in=(*ACTIVE_STATUSES, NotificationStatus.HELD),
         generated_time__gte=since,
     ).values_list("payload", flat=True)
     return any(candidate == payload for candidate in earlier)
@@ -149,21 +151,69 @@ def confirm_fenced(*, actor: Actor, notification: Notification, reason: str) -> 
 
 @transaction.atomic
 def cancel_notification(*, actor: Actor, notification: Notification, reason: str) -> None:
-    """An operator stops a recovery that has not started or waits for its retry
-    (`new` or `error`): it ends `cancelled` (v1 shows `failed`) and nothing
+    """An operator stops a recovery that has not started, is held, or waits for
+    its retry (`new`, `held` or `error`): it ends `cancelled` (v1 shows `failed`) and nothing
     more is done for it, so the host can be put on maintenance or its segment
     changed. A running recovery is not interrupted: wait for its attempt to end.
     """
     cancelled = Notification.objects.filter(
-        pk=notification.pk, status__in=(NotificationStatus.NEW, NotificationStatus.ERROR),
+        pk=notification.pk, status__in=(NotificationStatus.NEW, NotificationStatus.ERROR,
+                                         NotificationStatus.HELD),
     ).update(status=NotificationStatus.CANCELLED, next_attempt_at=None, updated_at=timezone.now(),
              message=f"{notification.message or ''} Recovery stopped by "
                      f"{actor_name(actor)}: {reason}".strip())
     if not cancelled:
         raise Conflict(f"Notification {notification.notification_uuid} is "
-                       f"{notification.status}: only a new recovery or one waiting for its "
-                       "retry (error) can be stopped; a running one, once its attempt ends.")
+                       f"{notification.status}: only a new or held recovery or one waiting "
+                       "for its retry (error) can be stopped; a running one, once its "
+                       "attempt ends.")
     record_change(actor=actor, action=Action.UPDATE, obj=notification,
                   object_type="notification", object_uuid=notification.notification_uuid,
                   changes={"status": [notification.status, NotificationStatus.CANCELLED.value],
                            "reason": [None, reason]})
+
+
+def hold_notification(*, notification: Notification, claimable, rule: str, message: str
+                      ) -> bool:
+    """A storm gate holds a host failure that was about to start (still
+    `claimable`): it waits, `held`, for an operator. False if it was taken
+    meanwhile."""
+    now = timezone.now()
+    with transaction.atomic():
+        held = Notification.objects.filter(claimable, pk=notification.pk).update(
+            status=NotificationStatus.HELD, message=message, next_attempt_at=None,
+            lease_expires_at=None, updated_at=now)
+        if held:
+            Hold.objects.create(notification=notification, rule=rule, message=message,
+                                held_at=now,
+                                failover_segment_uuid=notification.failover_segment_uuid)
+    return bool(held)
+
+
+@transaction.atomic
+def release_held(*, actor: Actor, notifications: list[Notification], reason: str
+                 ) -> list[Notification]:
+    """An operator lets held host recoveries go: each becomes `new` again and
+    passes the storm gates (its Hold records who, when and why); the engine is
+    told once committed. Those no longer held are left alone; the released
+    ones are returned."""
+    now = timezone.now()
+    who = actor_name(actor)
+    released = []
+    for notification in notifications:
+        moved = Notification.objects.filter(
+            pk=notification.pk, status=NotificationStatus.HELD,
+        ).update(status=NotificationStatus.NEW, updated_at=now,
+                 message=f"{notification.message or ''} Released by {who}: {reason}".strip())
+        if not moved:
+            continue
+        Hold.objects.filter(notification=notification, released_at__isnull=True).update(
+            released_at=now, released_by=who, release_reason=reason)
+        record_change(actor=actor, action=Action.UPDATE, obj=notification,
+                      object_type="notification", object_uuid=notification.notification_uuid,
+                      changes={"status": [NotificationStatus.HELD.value,
+                                          NotificationStatus.NEW.value],
+                               "released": [None, reason]})
+        transaction.on_commit(partial(announce_ready, notification.pk))
+        released.append(notification)
+    return released

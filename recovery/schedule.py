@@ -20,8 +20,12 @@ PERIODIC_TASKS = {
     "Check every power device (preflight)": (
         "recovery.check_power_devices", settings.POWER_CHECK_INTERVAL,
     ),
+    "Detect host failures": ("recovery.detect_failures", settings.DETECTION_INTERVAL),
     "Purge old soft-deleted rows": ("recovery.purge_deleted", 24 * 3600),
 }
+# A pass the broker could not deliver within its interval is dropped: the
+# next one reads fresher signals.
+EXPIRE_SECONDS = {"recovery.detect_failures": settings.DETECTION_INTERVAL}
 
 
 def install_periodic_tasks() -> list[tuple[str, bool]]:
@@ -31,7 +35,8 @@ def install_periodic_tasks() -> list[tuple[str, bool]]:
             every=seconds, period=IntervalSchedule.SECONDS
         )
         _, created = PeriodicTask.objects.get_or_create(
-            name=name, defaults={"task": task, "interval": schedule}
+            name=name, defaults={"task": task, "interval": schedule,
+                                 "expire_seconds": EXPIRE_SECONDS.get(task)}
         )
         results.append((name, created))
     return results

@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import DateTimeField, F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from hosts.models import Host
@@ -23,7 +24,8 @@ from notifications.selectors import (
     is_host_failure,
     other_running_host_recovery,
 )
-from recovery import selectors
+from notifications.services import hold_notification
+from recovery import gates, selectors
 from recovery.dispatch import enqueue_processing
 from recovery.runs import (
     Heartbeat,
@@ -54,6 +56,9 @@ def claim_notification(*, notification_id: int) -> Lease | None:
     Claimable: `new`; `error` whose retry is due; `running` whose worker
     stopped renewing its lease (it died: take over and resume).
 
+    A host failure's first start passes the storm gates (recovery.gates): one
+    that trips holds it (`held`) for an operator.
+
     One host, one recovery at a time: a host failure that an earlier one of
     the same host still being recovered covers ends `ignored`, naming it; a
     host-level recovery waits (stays claimable, beat sends it again) while
@@ -81,13 +86,30 @@ def claim_notification(*, notification_id: int) -> Lease | None:
                          notification.notification_uuid, running.notification_uuid,
                          notification.hostname)
                 return None
+            if notification.started_at is None and _held_by_a_gate(notification, claimable,
+                                                                   now=now):
+                return None
         claimed = Notification.objects.filter(claimable, pk=notification_id).update(
             status=NotificationStatus.RUNNING, lease_expires_at=expires_at,
             attempts=F("attempts") + 1, next_attempt_at=None, updated_at=now,
+            started_at=Coalesce(F("started_at"), Value(now, output_field=DateTimeField())),
         )
     if not claimed:
         return None
     return Lease(notification_id=notification_id, expires_at=expires_at)
+
+
+def _held_by_a_gate(notification: Notification, claimable: Q, *, now: datetime) -> bool:
+    """A first start of a host failure passes the storm gates (recovery.gates);
+    a resumed or retried one has started already and goes on."""
+    held = gates.check(notification, now=now)
+    if held is None:
+        return False
+    if hold_notification(notification=notification, claimable=claimable, rule=held.rule,
+                         message=held.message):
+        log.warning("Notification %s (host %s): %s", notification.notification_uuid,
+                    notification.hostname, held.message)
+    return True
 
 
 def _merge_into_covering_recovery(notification: Notification, *, claimable: Q,

@@ -7,7 +7,7 @@ from celery.signals import worker_process_init
 from django.conf import settings
 
 from masakari_site import nova
-from recovery import preflight, services
+from recovery import detector, preflight, services
 
 
 @worker_process_init.connect
@@ -37,8 +37,15 @@ def check_power_devices() -> dict[str, int]:
     return preflight.check_power_devices()
 
 
+@shared_task(name="recovery.detect_failures")
+def detect_failures() -> dict | None:
+    return detector.run_detection()
+
+
 @shared_task(name="recovery.purge_deleted")
 def purge_deleted() -> dict[str, int]:
+    from masakari_site.periodic import purge_runs
     from masakari_site.services import purge_deleted as purge
 
-    return purge(older_than_days=settings.PURGE_DELETED_AFTER_DAYS)
+    return {**purge(older_than_days=settings.PURGE_DELETED_AFTER_DAYS),
+            "periodic_runs": purge_runs()}

@@ -5,7 +5,7 @@ from masakari_site.admin import ServiceAdmin
 from segments import services
 from segments.models import Segment
 
-FIELDS = ("name", "description", "service_type", "recovery_method", "enabled", "fencing")
+FIELDS = ("name", "description", "service_type", "recovery_method", "enabled")
 
 
 class SegmentForm(forms.ModelForm):
@@ -29,12 +29,18 @@ class SegmentAdmin(ServiceAdmin):
     readonly_fields = ["uuid", "created_at", "updated_at"]
 
     def service_create(self, *, actor, fields):
-        return services.create_segment(actor=actor, **{name: fields[name] for name in FIELDS})
+        segment = services.create_segment(actor=actor, **{name: fields[name] for name in FIELDS},
+                                          fencing=fields["fencing"])
+        policy = {name: fields[name] for name in services.POLICY_FIELDS
+                  if name in fields and name != "fencing"
+                  and fields[name] != Segment._meta.get_field(name).get_default()}
+        return services.set_policy(actor=actor, segment=segment, changes=policy) if policy \
+            else segment
 
     def service_update(self, *, actor, obj, changes):
-        if "fencing" in changes:
-            obj = services.set_fencing_policy(actor=actor, segment=obj,
-                                              fencing=changes.pop("fencing"))
+        policy = {name: changes.pop(name) for name in services.POLICY_FIELDS if name in changes}
+        if policy:
+            obj = services.set_policy(actor=actor, segment=obj, changes=policy)
         return services.update_segment(actor=actor, segment=obj, changes=changes) if changes \
             else obj
 

@@ -34,6 +34,16 @@ class Segment(SoftDeleteModel):
     # Not part of the v1 representation: read and set through /ext/v1.
     fencing = models.CharField(max_length=16, choices=FencingPolicy.choices,
                                default=FencingPolicy.IF_CONFIGURED)
+    # The detector watches the segment's hosts (when Nova is configured), and
+    # its thresholds; null: the setting of the same name.
+    detection = models.BooleanField(default=True)
+    host_stale_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # Storm gates: host recoveries are held when more than this share
+    # (percent) or number of the segment's hosts are down at once.
+    max_down_percent = models.PositiveSmallIntegerField(null=True, blank=True)
+    max_down_hosts = models.PositiveIntegerField(null=True, blank=True)
+    # The detector's TCP probe port for hosts without their own.
+    probe_port = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta(SoftDeleteModel.Meta):
         constraints = [

@@ -88,21 +88,51 @@ def delete_segment(*, actor: Actor, segment: Segment) -> None:
     record_change(actor=actor, action=Action.DELETE, obj=segment, object_type="segment")
 
 
+# The segment's policy: how its failed hosts are fenced, whether the detector
+# watches them, and its storm thresholds (null: the setting of the same name).
+POLICY_FIELDS = ("fencing", "detection", "host_stale_seconds", "max_down_percent",
+                 "max_down_hosts", "probe_port")
+# (lowest, highest) of the numbers; None is allowed for each.
+POLICY_RANGES = {"host_stale_seconds": (5, 3600), "max_down_percent": (0, 100),
+                 "max_down_hosts": (0, 1_000_000), "probe_port": (1, 65535)}
+
+
+def _policy_problem(field: str, value) -> str | None:
+    if field == "fencing":
+        return None if value in FencingPolicy.values else \
+            f"must be one of {', '.join(FencingPolicy.values)}"
+    if field == "detection":
+        return None if isinstance(value, bool) else "must be true or false"
+    if value is None:
+        return None
+    low, high = POLICY_RANGES[field]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        return f"must be null or a whole number from {low} to {high}"
+    return None
+
+
 @transaction.atomic
-def set_fencing_policy(*, actor: Actor, segment: Segment, fencing: str) -> Segment:
-    """Whether the segment's failed hosts must be confirmed off before evacuation.
+def set_policy(*, actor: Actor, segment: Segment, changes: dict) -> Segment:
+    """Change the segment's policy (some of POLICY_FIELDS).
 
     Allowed while the segment is being recovered, unlike its other settings:
-    switching to `off` is how an operator lets a recovery go on when a BMC
-    cannot be reached.
+    switching fencing `off` is how an operator lets a recovery go on when a
+    BMC cannot be reached, and detection or thresholds may need changing in
+    the middle of a storm.
     """
-    if fencing not in FencingPolicy.values:
-        raise Invalid(f"Fencing policy must be one of {', '.join(FencingPolicy.values)}.")
+    unknown = sorted(set(changes) - set(POLICY_FIELDS))
+    if unknown:
+        raise Invalid(f"Unknown policy field(s): {', '.join(unknown)}.")
+    problems = [f"{field} {problem}" for field, value in changes.items()
+                if (problem := _policy_problem(field, value))]
+    if problems:
+        raise Invalid(f"Invalid policy: {'; '.join(problems)}.")
     locked = lock_live_segment(segment)
-    changed = diff(locked, {"fencing": fencing})
+    changed = diff(locked, changes)
     if changed:
-        locked.fencing = fencing
-        locked.save(update_fields=["fencing"])
+        for field, value in changes.items():
+            setattr(locked, field, value)
+        locked.save(update_fields=list(changes))
         record_change(actor=actor, action=Action.UPDATE, obj=locked, object_type="segment",
                       changes=changed)
     return locked

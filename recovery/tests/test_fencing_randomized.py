@@ -250,8 +250,8 @@ class Sequence:
                 pass
         if self.rng.random() < self.reconfigure_rate:
             self.policy = self.rng.choice(POLICIES)
-            segment_services.set_fencing_policy(actor=ADMIN, segment=self.host.segment,
-                                                fencing=self.policy)
+            segment_services.set_policy(actor=ADMIN, segment=self.host.segment,
+                                                changes={"fencing": self.policy})
             self.ever_fenceable |= self.fence_needed()
         if self.rng.random() < self.reconfigure_rate:
             self.set_devices(self.rng.choice([0, 1, 2]))

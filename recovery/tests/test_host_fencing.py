@@ -107,7 +107,7 @@ def give_power_devices(host, *devices: DeviceSettings) -> None:
 
 
 def set_fencing(host, fencing: str) -> None:
-    segment_services.set_fencing_policy(actor=ADMIN, segment=host.segment, fencing=fencing)
+    segment_services.set_policy(actor=ADMIN, segment=host.segment, changes={"fencing": fencing})
 
 
 def run(notification: Notification) -> Notification:

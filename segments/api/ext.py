@@ -1,4 +1,5 @@
-"""/ext/v1/segments/{segment_uuid}/policy: the segment's fencing policy."""
+"""/ext/v1/segments/{segment_uuid}/policy: the segment's fencing, detection and
+storm-gate policy."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
@@ -12,10 +13,13 @@ RULE = "masakari_ext:policy:%s"
 
 
 class PolicyViewSet(ExtViewSet):
-    """The segment's fencing policy: `off` (never power a failed host off),
+    """The segment's policy. `fencing`: `off` (never power a failed host off),
     `if_configured` (power it off through its power devices when it has some) or
     `required` (no evacuation without a confirmed power-off, by the service or
-    confirmed by an operator)."""
+    confirmed by an operator). `detection`: the service watches the hosts
+    itself, with `host_stale_seconds`; storm gates `max_down_percent` and
+    `max_down_hosts`; the default `probe_port`. A PUT changes the fields it
+    names."""
 
     policy_rules = {"retrieve": RULE % "get", "update": RULE % "update"}
 
@@ -25,8 +29,7 @@ class PolicyViewSet(ExtViewSet):
 
     @extend_schema(request=PolicyBody, responses=PolicyBody)
     def update(self, request, segment_uuid):
-        fencing = self.validated(PolicyBody)["policy"]["fencing"]
-        segment = services.set_fencing_policy(actor=request.user,
-                                              segment=get_segment(uuid=segment_uuid),
-                                              fencing=fencing)
+        changes = self.validated(PolicyBody)["policy"]
+        segment = services.set_policy(actor=request.user,
+                                      segment=get_segment(uuid=segment_uuid), changes=changes)
         return Response(policy_body(segment))

@@ -60,13 +60,13 @@ def test_deleting_a_segment_under_recovery_is_refused_with_the_services_message(
 def test_segments_created_and_changed_in_the_admin_are_logged(admin_client, admin_user):
     add = admin_client.post(reverse("admin:segments_segment_add"), {
         "name": "rack-1", "description": "", "service_type": "COMPUTE",
-        "recovery_method": "auto", "enabled": "on"})
+        "recovery_method": "auto", "enabled": "on", "detection": "on"})
     assert add.status_code == 302
     segment = Segment.objects.get(name="rack-1")
 
     change = admin_client.post(reverse("admin:segments_segment_change", args=[segment.pk]), {
         "name": "rack-1", "description": "", "service_type": "COMPUTE",
-        "recovery_method": "reserved_host"})
+        "recovery_method": "reserved_host", "detection": "on"})
     assert change.status_code == 302
 
     logged = list(ObjectChange.objects.filter(object_uuid=segment.uuid).order_by("id")

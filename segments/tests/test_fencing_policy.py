@@ -70,21 +70,21 @@ def test_the_policy_may_change_while_the_segment_is_recovered():
     # Switching to `off` is how an operator lets a recovery go on without a BMC.
     host = HostFactory()
     NotificationFactory(host=host, status="running")
-    segment = services.set_fencing_policy(actor=system_actor("t"), segment=host.segment,
-                                          fencing="off")
+    segment = services.set_policy(actor=system_actor("t"), segment=host.segment,
+                                          changes={"fencing": "off"})
     assert segment.fencing == "off"
 
 
 def test_an_unknown_policy_is_refused_by_the_service():
     with pytest.raises(Invalid, match="off, if_configured, required"):
-        services.set_fencing_policy(actor=system_actor("t"), segment=SegmentFactory(),
-                                    fencing="maybe")
+        services.set_policy(actor=system_actor("t"), segment=SegmentFactory(),
+                                    changes={"fencing": "maybe"})
 
 
 def test_setting_the_same_policy_logs_nothing():
     segment = SegmentFactory()
-    services.set_fencing_policy(actor=system_actor("t"), segment=segment,
-                                fencing="if_configured")
+    services.set_policy(actor=system_actor("t"), segment=segment,
+                                changes={"fencing": "if_configured"})
     assert not ObjectChange.objects.exists()
 
 
@@ -92,7 +92,7 @@ def test_the_admin_edits_it_through_the_service(admin_client):
     client = admin_client
     segment = SegmentFactory()
     fields = {"name": segment.name, "description": "", "service_type": "COMPUTE",
-              "recovery_method": "auto", "enabled": "on"}
+              "recovery_method": "auto", "enabled": "on", "detection": "on"}
 
     client.post(reverse("admin:segments_segment_change", args=[segment.pk]),
                 {**fields, "fencing": "off"})

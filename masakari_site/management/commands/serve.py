@@ -1,6 +1,7 @@
-"""Run the whole service in the foreground: web, Celery worker and Celery beat.
+"""Run the whole service in the foreground: web, the Celery workers (the
+engine's and the detector's) and Celery beat.
 
-Ctrl-C (or SIGTERM) stops all three; if one of them dies, the others are
+Ctrl-C (or SIGTERM) stops them all; if one of them dies, the others are
 stopped too and the command exits non-zero.
 """
 
@@ -63,7 +64,12 @@ class Command(BaseCommand):
                     "--workers", str(web_workers), "--access-logfile", "-",
                     "--no-control-socket"],
             "worker": [python, "-m", "celery", "-A", "masakari_site", "worker",
-                       "--loglevel", "INFO", "--concurrency", "4"],
+                       "--loglevel", "INFO", "--concurrency", "4",
+                       "-n", f"engine.{os.getpid()}@%h"],
+            # The detector's own worker: busy engine workers never delay it.
+            "detector": [python, "-m", "celery", "-A", "masakari_site", "worker",
+                         "--loglevel", "INFO", "--concurrency", "1",
+                         "-n", f"detector.{os.getpid()}@%h", "-Q", settings.DETECTION_QUEUE],
             "beat": [python, "-m", "celery", "-A", "masakari_site", "beat", "--loglevel", "INFO",
                      "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")],
         }
