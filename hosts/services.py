@@ -337,3 +337,19 @@ def save_health(*, changed: list[HostHealth], transitions: list[HealthChange]) -
         HostHealth.objects.bulk_update(updated, HEALTH_FIELDS)
     if transitions:
         HealthChange.objects.bulk_create(transitions)
+
+
+@transaction.atomic
+def set_probe(*, actor: Actor, host: Host, address: str, port: int | None) -> Host:
+    """The detector's TCP probe of the host: `address` (blank: the host's
+    name) and `port` (None: the segment's probe_port; no probe if that is
+    unset too)."""
+    address = (address or "").strip()
+    if len(address) > 255 or any(ch.isspace() for ch in address):
+        raise Invalid("probe_address must be a host name or IP address of at most 255 "
+                      "characters, without spaces.")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int)
+                             or not 1 <= port <= 65535):
+        raise Invalid("probe_port must be null or a whole number from 1 to 65535.")
+    return _save(actor=actor, host=_lock_live_host(host),
+                 changes={"probe_address": address, "probe_port": port})
