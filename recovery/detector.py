@@ -215,6 +215,9 @@ def _monitor_reports(hosts: list[Host], *, now: datetime, window: timedelta) -> 
 def detect(*, now: datetime | None = None) -> dict:
     now = now or timezone.now()
     hosts = list(watched_hosts())
+    # A host no longer watched (its segment's detection off, disabled) has no
+    # health: an old verdict would mislead. Its history is kept.
+    HostHealth.objects.exclude(host__in=hosts).delete()
     if not hosts:
         return {"hosts": 0, "isolated": False}
     nova_error = ""

@@ -95,7 +95,7 @@ def test_healthy_hosts_are_up_and_a_steady_pass_writes_nothing(watched,
     assert HealthChange.objects.count() == 3  # unknown -> up, once each
 
     everyone_reports(fake_nova, at(7))
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):
         detector.detect(now=at(10))
     assert HealthChange.objects.count() == 3
     assert not reported()
@@ -316,3 +316,28 @@ def test_timestamps_move_only_on_change(watched):
                             port=free_closed_port())
     detector.detect(now=at(15))
     assert health("compute-1").probe_since == at(15)
+
+
+def test_a_host_no_longer_watched_loses_its_health_not_its_history(watched):
+    fake_nova, hosts, _ = watched
+    everyone_reports(fake_nova, at(-3))
+    detector.detect(now=at(0))
+    segment = hosts["compute-1"].segment
+    segment.detection = False
+    segment.save()
+    result = detector.detect(now=at(5))
+    assert result["hosts"] == 0
+    assert not HostHealth.objects.exists()
+    assert HealthChange.objects.count() == 3
+
+
+def test_the_command_runs_one_pass(watched, settings, capsys):
+    from django.core.management import call_command
+
+    fake_nova, _, _ = watched
+    settings.DETECTION_INTERVAL = 3600
+    everyone_reports(fake_nova, at(-3))
+    call_command("detect_failures")
+    assert '"hosts": 3' in capsys.readouterr().out
+    call_command("detect_failures")
+    assert "Another process ran this interval's pass" in capsys.readouterr().out
