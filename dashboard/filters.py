@@ -6,7 +6,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from dashboard import permissions
 from dashboard.forms import api_choices
-from hosts.models import Host, HostState, PowerDevice
+from hosts.models import Health, Host, HostState, PowerDevice
 from notifications.models import Notification, NotificationStatus, NotificationType
 from segments.models import RecoveryMethod, Segment
 
@@ -58,6 +58,9 @@ class HostFilter(django_filters.FilterSet):
     # `state` is an annotation: django-filter cannot name it from the model.
     state = django_filters.ChoiceFilter(choices=HostState.choices, empty_label="any",
                                         label="State")
+    # The detector's verdict; a host it has not judged has none.
+    health = django_filters.ChoiceFilter(field_name="health__state", choices=Health.choices,
+                                         empty_label="any", label="Health")
     type = django_filters.CharFilter(lookup_expr="iexact")
     power = django_filters.ChoiceFilter(
         choices=[("some", "has some"), ("none", "has none"), ("failing", "check failing")],
@@ -65,12 +68,14 @@ class HostFilter(django_filters.FilterSet):
 
     class Meta:
         model = Host
-        fields = ["q", "segment", "state", "type", "power"]
+        fields = ["q", "segment", "state", "health", "type", "power"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.request is None or not permissions.allowed(self.request, "power_get"):
-            del self.filters["power"]  # what the policy keeps from them, they cannot sort by
+        # What the policy keeps from them, they cannot sort by.
+        for name, action in (("power", "power_get"), ("health", "health_get")):
+            if self.request is None or not permissions.allowed(self.request, action):
+                del self.filters[name]
 
 
 class DateTimeLocalInput(forms.DateTimeInput):

@@ -1,15 +1,17 @@
-"""Forms for segments, hosts, power devices and fencing. They render the
-fields; the checking is the API's own (its input serializers, and the power
+"""Forms for segments, hosts, power devices, fencing and detection. They render
+the fields; the checking is the API's own (its input serializers, and the power
 device checks of /ext/v1), so what the API refuses is refused here with the
 same words."""
 
 from django import forms
+from django.conf import settings
 from django.db import models
 from django.db.models import Model
 from rest_framework import serializers
 
+from hosts.api.ext_serializers import ProbeInput
 from hosts.api.serializers import HostCreateInput
-from hosts.models import MAX_POWER_DEVICES, PowerDevice, PowerDriver, ironic_names
+from hosts.models import MAX_POWER_DEVICES, Host, PowerDevice, PowerDriver, ironic_names
 from masakari_site.power import validate_device
 from notifications.api.ext_serializers import ConfirmInput
 from segments.api.ext_serializers import PolicyInput
@@ -105,6 +107,67 @@ class FencingPolicyForm(ApiValidatedForm):
     fencing = forms.ChoiceField(choices=FencingPolicy.choices, label="Fencing policy")
 
 
+def _optional_number(label: str) -> forms.IntegerField:
+    return forms.IntegerField(required=False, label=label)
+
+
+class DetectionPolicyForm(ApiValidatedForm):
+    """Whether the detector watches the segment, and its thresholds (blank:
+    the setting of the same name)."""
+
+    api_input = PolicyInput
+    service_fields = ("detection", "host_stale_seconds", "max_down_percent", "max_down_hosts",
+                      "probe_port")
+
+    # A choice, not a checkbox: a POST that leaves it out is refused, never "off".
+    detection = forms.TypedChoiceField(choices=[("true", "on"), ("false", "off")],
+                                       coerce=lambda value: value == "true", label="Detection")
+    host_stale_seconds = _optional_number("Stale after (s)")
+    max_down_percent = _optional_number("Hold when more than (% down)")
+    max_down_hosts = _optional_number("Hold when more than (hosts down)")
+    probe_port = _optional_number("Probe port")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        help_texts = {
+            "detection": "The service watches the hosts itself (when Nova is configured).",
+            "host_stale_seconds": "Without a nova-compute report for this long, a host is "
+                                  f"stale. Blank: {settings.HOST_STALE_SECONDS} s "
+                                  "(HOST_STALE_SECONDS).",
+            "max_down_percent": "Storm gate: host recoveries are held when more than this "
+                                "share of the segment's hosts is down at once. Blank: "
+                                f"{settings.HA_MAX_DOWN_PERCENT} % (HA_MAX_DOWN_PERCENT).",
+            "max_down_hosts": "... or more than this many hosts. Blank: no cap.",
+            "probe_port": "TCP port probed on hosts without their own. Blank: no probe.",
+        }
+        for name, text in help_texts.items():
+            self.fields[name].help_text = text
+
+    @classmethod
+    def for_segment(cls, segment: Segment) -> "DetectionPolicyForm":
+        initial = {name: getattr(segment, name) for name in cls.service_fields}
+        return cls(initial={**initial, "detection": "true" if segment.detection else "false"})
+
+
+class ProbeForm(ApiValidatedForm):
+    """The detector's TCP probe of a host; the fields are ProbeInput's, named
+    as the host's."""
+
+    api_input = ProbeInput
+    service_fields = ("address", "port")
+
+    address = forms.CharField(max_length=255, required=False, strip=False, label="Probe address",
+                              help_text="Host name or IP address probed. Blank: the host's "
+                                        "name.")
+    port = forms.IntegerField(required=False, label="Probe port",
+                              help_text="TCP port probed. Blank: the segment's probe port "
+                                        "(no probe if that is unset too).")
+
+    @classmethod
+    def for_host(cls, host: Host) -> "ProbeForm":
+        return cls(initial={"address": host.probe_address, "port": host.probe_port})
+
+
 class ConfirmFencedForm(ApiValidatedForm):
     api_input = ConfirmInput
     service_fields = ("reason",)
@@ -119,6 +182,21 @@ class StopRecoveryForm(ApiValidatedForm):
 
     reason = forms.CharField(max_length=255, help_text="Why no recovery is wanted: it is "
                              "recorded with your name (e.g. \"host is being replaced\").")
+
+
+class ReleaseForm(ApiValidatedForm):
+    api_input = ConfirmInput
+    service_fields = ("reason",)
+
+    reason = forms.CharField(max_length=255, help_text="Why it is safe to recover now: it is "
+                             "recorded with your name (e.g. \"rack 4 lost power, hosts "
+                             "checked off\").")
+
+
+class ReleaseAllForm(ReleaseForm):
+    # The recoveries held at this time are released, those held later are not:
+    # only what the operator saw.
+    as_of = forms.DateTimeField(widget=forms.HiddenInput)
 
 
 def _device_fields(*, stored: PowerDevice | None) -> dict[str, forms.Field]:

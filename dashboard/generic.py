@@ -21,6 +21,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_cache_control
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from dashboard import permissions
@@ -192,25 +193,48 @@ def toggle_view(resource: Resource, *, field: str, done: Callable[[Model, bool],
         done=lambda obj, values, _: done(obj, values[field]), back=resource.detail)
 
 
+def safe_next(request: HttpRequest) -> str | None:
+    """The page a `next` parameter asks to go to afterwards, if it is one of ours."""
+    url = request.POST.get("next") or request.GET.get("next")
+    if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()},
+                                               require_https=request.is_secure()):
+        return url
+    return None
+
+
+def confirm_page(request: HttpRequest, *, question: str, consequence: str, button: str,
+                 change: Callable[[dict], T], done: Callable[[T], str], then: str, back: str,
+                 form: forms.Form | None = None, items: list | None = None) -> HttpResponse:
+    """A change that asks first: GET asks the `question` (saying the
+    `consequence`, listing `items` if given, with the fields of `form`); a
+    POST with the form valid makes `change(cleaned data)` and goes to `then`,
+    or `back` if the domain refuses; a safe `next` parameter wins over both."""
+    if request.method == "POST" and (form is None or form.is_valid()):
+        values = form.cleaned_data if form is not None else {}
+        if run_service(request, lambda: change(values), success=done):
+            return redirect(safe_next(request) or then)
+        return redirect(safe_next(request) or back)
+    return render(request, "dashboard/confirm_delete.html", {
+        "question": question, "consequence": consequence, "button": button, "form": form,
+        "items": items, "next": safe_next(request), "cancel_url": safe_next(request) or back})
+
+
 def confirm_view(*, action: str, get: Callable[..., Model], question: Callable[[Model], str],
                  consequence: Callable[[Model], str], button: str,
-                 change: Callable[[Actor, Model], object], done: Callable[[Model], str],
-                 then: Callable[[Model], str], back: Callable[[Model], str]) -> View:
-    """A change that asks first: GET asks the `question` (saying the
-    `consequence`); POST makes it and goes to `then(obj)`, or `back` to the
-    object's page if the domain refuses."""
+                 change: Callable[[Actor, Model, dict], object], done: Callable[[Model], str],
+                 then: Callable[[Model], str], back: Callable[[Model], str],
+                 form_class: type[forms.Form] | None = None) -> View:
+    """confirm_page for one object: `change(actor, obj, cleaned data of form_class)`."""
 
     @require_http_methods(["GET", "POST"])
     @dashboard_view(action)
     def confirm(request: HttpRequest, uuid: str) -> HttpResponse:
         obj = get(uuid=uuid)
-        if request.method == "POST":
-            if run_service(request, lambda: change(request.user, obj), success=done(obj)):
-                return redirect(then(obj))
-            return redirect(back(obj))
-        return render(request, "dashboard/confirm_delete.html", {
-            "question": question(obj), "consequence": consequence(obj), "button": button,
-            "cancel_url": back(obj)})
+        return confirm_page(
+            request, question=question(obj), consequence=consequence(obj), button=button,
+            change=lambda values: change(request.user, obj, values),
+            done=lambda _: done(obj), then=then(obj), back=back(obj),
+            form=form_class(request.POST or None) if form_class else None)
     return confirm
 
 
@@ -220,5 +244,6 @@ def delete_view(resource: Resource, *, consequence: Callable[[Model], str],
     return confirm_view(
         action=f"{resource.noun}_delete", get=resource.get,
         question=lambda obj: f"Delete {resource.noun} {obj.name}?", consequence=consequence,
-        button=f"Delete {resource.noun}", change=resource.delete, done=deleted, then=then,
+        button=f"Delete {resource.noun}",
+        change=lambda actor, obj, _: resource.delete(actor, obj), done=deleted, then=then,
         back=resource.detail)

@@ -23,10 +23,19 @@ RULES = {
     "power_update": "masakari_ext:power:update",
     "power_delete": "masakari_ext:power:delete",
     "power_check": "masakari_ext:power:check",
-    "fencing_policy_get": "masakari_ext:policy:get",
-    "fencing_policy_update": "masakari_ext:policy:update",
+    # A segment's policy: fencing, detection and storm-gate thresholds.
+    "segment_policy_get": "masakari_ext:policy:get",
+    "segment_policy_update": "masakari_ext:policy:update",
     "notification_confirm_fenced": "masakari_ext:notifications:confirm_fenced",
     "notification_cancel": "masakari_ext:notifications:cancel",
+    # Detection: the hosts' health, their probes, the detector's own state,
+    # and the host recoveries its storm gates hold.
+    "health_get": "masakari_ext:health:get",
+    "probe_get": "masakari_ext:probe:get",
+    "probe_update": "masakari_ext:probe:update",
+    "detection_get": "masakari_ext:detection:get",
+    "held_list": "masakari_ext:held:list",
+    "held_release": "masakari_ext:held:release",
 }
 
 

@@ -4,6 +4,7 @@ whatever the number of segments, hosts or notifications."""
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import (
     Count,
@@ -20,19 +21,23 @@ from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from hosts.models import Host, PowerDevice
-from hosts.selectors import hosts_with_state
-from masakari_site.models import ObjectChange
+from hosts.models import Health, Host, HostHealth, HostState, PowerDevice
+from hosts.selectors import hosts_with_state, probe_target
+from masakari_site.models import ObjectChange, PeriodicRun
 from masakari_site.selectors import get_by_uuid
 from notifications.models import (
     ACTIVE_STATUSES,
     FenceRecord,
+    Hold,
+    HoldRule,
     Notification,
     NotificationStatus,
     NotificationType,
     RecoveryStep,
     VMove,
 )
+from recovery.detector import nova_configured
+from recovery.gates import DETECTION
 from segments.models import Segment
 
 PAGE_SIZE = 50
@@ -45,6 +50,11 @@ NEEDS_OPERATOR = NotificationStatus.FAILED
 RETRYING = NotificationStatus.ERROR
 # Stopped short of recovery: an operator may retry it now.
 RETRYABLE = (NotificationStatus.ERROR, NotificationStatus.FAILED)
+# Not started, held by a storm gate, or waiting for its retry: an operator may stop it.
+STOPPABLE = (NotificationStatus.NEW, NotificationStatus.HELD, NotificationStatus.ERROR)
+# A segment is watched while the detector passed within this many intervals
+# (the storm gates trust its verdict as long).
+DETECTOR_RECENT_INTERVALS = 3
 
 
 def paginate(queryset: QuerySet, *, page: str | None, per_page: int = PAGE_SIZE) -> Page:
@@ -84,12 +94,14 @@ def power_check_failing() -> Exists:
 
 
 def hosts_with_power_check(hosts: QuerySet[Host] | None = None) -> QuerySet[Host]:
-    """hosts_with_state, with `power_failing` (power_check_failing) for the host tables."""
-    return hosts_with_state(hosts).annotate(power_failing=power_check_failing())
+    """hosts_with_state, with `power_failing` (power_check_failing) and their
+    health row (`host.health`, in the same query) for the host tables."""
+    return hosts_with_state(hosts).annotate(power_failing=power_check_failing()) \
+        .select_related("health")
 
 
 def get_host(*, uuid: str) -> Host:
-    return get_by_uuid(hosts_with_state(), uuid, what="host")
+    return get_by_uuid(hosts_with_state().select_related("health"), uuid, what="host")
 
 
 def power_devices(*, host: Host) -> list[PowerDevice]:
@@ -110,6 +122,204 @@ def related_notifications(*, notification: Notification) -> QuerySet[Notificatio
 
 def changes_for(*, object_type: str, uuid) -> QuerySet[ObjectChange]:
     return ObjectChange.objects.filter(object_type=object_type, object_uuid=uuid)[:50]
+
+
+# --- detection ------------------------------------------------------------------
+
+def age_text(moment: datetime, *, now: datetime | None = None) -> str:
+    """How long ago, in the unit that suits it: "12 s ago", "4 min ago", "3 h ago"."""
+    seconds = max(0, int(((now or timezone.now()) - moment).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size * (2 if unit == "min" else 1):
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+@dataclass(frozen=True)
+class DetectorStatus:
+    """What the detector (recovery.detector) last did: the banners and the
+    segments' "watched" line read it."""
+
+    nova_configured: bool
+    interval: int
+    now: datetime
+    # The newest pass, finished or not, and the newest finished one (its result).
+    last_started_at: datetime | None = None
+    verdict_at: datetime | None = None
+    verdict: dict = field(default_factory=dict)
+
+    @property
+    def recent_window(self) -> timedelta:
+        return timedelta(seconds=DETECTOR_RECENT_INTERVALS * self.interval)
+
+    @property
+    def recent(self) -> bool:
+        """A pass started within the last few intervals."""
+        return (self.last_started_at is not None
+                and self.now - self.last_started_at <= self.recent_window)
+
+    def _verdict_counts(self) -> bool:
+        # As recovery.gates.isolation: only a recent verdict counts.
+        return self.verdict_at is not None and self.now - self.verdict_at <= self.recent_window
+
+    @property
+    def isolation(self) -> str:
+        """Why the last pass took this side for the isolated one ("" if it did not)."""
+        if not self._verdict_counts() or not self.verdict.get("isolated"):
+            return ""
+        return str(self.verdict.get("isolation") or "it cannot see enough of the cloud")
+
+    @property
+    def error(self) -> str:
+        """What broke the last pass ("" if it ended well)."""
+        return str(self.verdict.get("error", "")) if self._verdict_counts() else ""
+
+
+def detector_status(*, now: datetime | None = None) -> DetectorStatus:
+    """One query (none without Nova: then no pass runs)."""
+    status = DetectorStatus(nova_configured=nova_configured(),
+                            interval=settings.DETECTION_INTERVAL, now=now or timezone.now())
+    if not status.nova_configured:
+        return status
+    runs = list(PeriodicRun.objects.filter(name=DETECTION).order_by("-started_at", "-id")[:2])
+    if not runs:
+        return status
+    finished = next((run for run in runs if run.finished_at is not None), None)
+    return DetectorStatus(
+        nova_configured=True, interval=status.interval, now=status.now,
+        last_started_at=runs[0].started_at,
+        verdict_at=finished.started_at if finished else None,
+        verdict=finished.result if finished else {})
+
+
+@dataclass(frozen=True)
+class WatchStatus:
+    watched: bool
+    text: str
+    # Watched, but the detector acts on nothing (it may be the isolated side).
+    warning: bool = False
+
+    @property
+    def label(self) -> str:
+        if self.warning:
+            return "watched, acting on nothing"
+        return "watched" if self.watched else "not watched"
+
+    @property
+    def css(self) -> str:
+        return "warning" if self.warning else "yes" if self.watched else "no"
+
+
+def detection_configured(segment: Segment) -> bool:
+    """The segment is set to be watched: detection on, enabled, Nova configured.
+    Whether the detector actually runs is DetectorStatus.recent."""
+    return segment.detection and segment.enabled and nova_configured()
+
+
+def watch_status(segment: Segment, detector: DetectorStatus) -> WatchStatus:
+    """Whether the detector watches the segment's hosts now, or why not."""
+    if not segment.detection:
+        return WatchStatus(False, "Not watched: detection is off for this segment.")
+    if not segment.enabled:
+        return WatchStatus(False, "Not watched: the segment is disabled.")
+    if not detector.nova_configured:
+        return WatchStatus(False, "Not watched: Nova is not configured.")
+    if detector.last_started_at is None:
+        return WatchStatus(False, "Not watched: the detector has never run.")
+    last = age_text(detector.last_started_at, now=detector.now)
+    if not detector.recent:
+        return WatchStatus(False, f"Not watched: the detector's last pass was {last} "
+                                  f"({detector.last_started_at:%Y-%m-%d %H:%M:%S} UTC; it "
+                                  f"should run every {detector.interval} s).")
+    if detector.error:
+        return WatchStatus(False, f"Not watched: the detector's last pass failed "
+                                  f"({detector.error}).")
+    if detector.isolation:
+        return WatchStatus(True, f"Watched, but acting on nothing: {detector.isolation} "
+                                 "(this side may be the isolated one).", warning=True)
+    return WatchStatus(True, f"Watched: the detector's last pass was {last} (every "
+                             f"{detector.interval} s).")
+
+
+def watched_health(host: Host) -> HostHealth | None:
+    """The detector's view of a host (needs `health` selected with it): None
+    when its segment is not set to be watched, an unsaved `unknown` row when
+    the detector has not read it yet."""
+    if not detection_configured(host.segment):
+        return None
+    try:
+        return host.health
+    except HostHealth.DoesNotExist:
+        return HostHealth(host=host, state=Health.UNKNOWN, since=None,
+                          message="not read by the detector yet")
+
+
+def probe_text(host: Host) -> str:
+    """Where the detector probes the host ("compute-1:22", "[fd00::5]:22"), or
+    "" for no probe."""
+    target = probe_target(host)
+    if target is None:
+        return ""
+    address, port = target
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
+# --- held recoveries -------------------------------------------------------------
+
+def _open_hold() -> QuerySet[Hold]:
+    return Hold.objects.filter(notification=OuterRef("pk"), released_at__isnull=True) \
+        .order_by("-held_at", "-id")
+
+
+def with_hold(notifications: QuerySet[Notification]) -> QuerySet[Notification]:
+    """Each notification with its open hold's `hold_rule`, `hold_message` and
+    `held_at` (None when nothing holds it), in the same query."""
+    hold = _open_hold()
+    return notifications.annotate(
+        hold_rule=Subquery(hold.values("rule")[:1]),
+        hold_message=Subquery(hold.values("message")[:1]),
+        held_at=Subquery(hold.values("held_at")[:1]))
+
+
+@dataclass
+class HeldRecoveries:
+    # Held the longest first; each with_hold, `segment_name` and `rule_label`.
+    items: list[Notification]
+    count: int
+
+
+def held_recoveries(*, limit: int = OVERVIEW_LIST_LENGTH) -> HeldRecoveries:
+    """Host recoveries a storm gate holds, in one query whatever their number."""
+    segment_name = Segment.all_objects.filter(uuid=OuterRef("failover_segment_uuid")) \
+        .values("name")[:1]
+    held = with_hold(Notification.objects.filter(status=NotificationStatus.HELD)).annotate(
+        segment_name=Subquery(segment_name), total=Window(Count("pk")),
+    ).order_by(F("held_at").asc(nulls_last=True), "id")[:limit]
+    items = list(held)
+    for notification in items:
+        notification.rule_label = (HoldRule(notification.hold_rule).label
+                                   if notification.hold_rule in HoldRule.values
+                                   else notification.hold_rule or "")
+    return HeldRecoveries(items=items, count=items[0].total if items else 0)
+
+
+def held_count() -> int:
+    return Notification.objects.filter(status=NotificationStatus.HELD).count()
+
+
+def held_as_of(as_of: datetime) -> list[Notification]:
+    """The recoveries held at `as_of`, still held now (what an operator saw)."""
+    return list(Notification.objects.filter(
+        Exists(Hold.objects.filter(notification=OuterRef("pk"), released_at__isnull=True,
+                                   held_at__lte=as_of)),
+        status=NotificationStatus.HELD).order_by("id"))
+
+
+def holds(*, notification: Notification) -> list[Hold]:
+    """Every time a storm gate held the notification, oldest first (host failures only)."""
+    if notification.type != NotificationType.COMPUTE_HOST:
+        return []
+    return list(notification.holds.order_by("held_at", "id"))
 
 
 # --- notifications ----------------------------------------------------------------
@@ -175,7 +385,20 @@ def source_host(*, notification: Notification) -> Host | None:
 @dataclass
 class SegmentOverview:
     segment: Segment
+    # Each with `map_state` and `map_label` (map_state).
     hosts: list[Host] = field(default_factory=list)
+
+
+def map_state(host: Host, *, with_health: bool) -> tuple[str, str]:
+    """(CSS state, words) a host is coloured with on the overview's map: its
+    health (`health-<state>`) when the detector is set to watch it (and
+    `with_health`: the viewer may see it), else its HostState (what the
+    monitors' notifications tell)."""
+    health = watched_health(host) if with_health else None
+    if health is None:
+        return host.state, HostState(host.state).label
+    return f"health-{health.state}", f"{Health(health.state).label} ({health.message})" \
+        if health.message else Health(health.state).label
 
 
 @dataclass
@@ -189,6 +412,13 @@ class Overview:
     needs_operator_count: int
     retrying: list[Notification]  # error, the next attempt soonest first
     retrying_count: int
+    held: HeldRecoveries
+
+    @property
+    def health_shown(self) -> bool:
+        """Some host on the map is coloured by its health."""
+        return any(host.map_state.startswith("health-")
+                   for item in self.segments for host in item.hosts)
 
 
 def active_recoveries() -> list[Notification]:
@@ -200,12 +430,16 @@ def active_recoveries() -> list[Notification]:
     return list(notifications)
 
 
-def _segment_overviews(segments: Page) -> list[SegmentOverview]:
+def _segment_overviews(segments: Page, *, with_health: bool) -> list[SegmentOverview]:
     by_id = {segment.pk: SegmentOverview(segment) for segment in segments}
     hosts = hosts_with_power_check(Host.objects.filter(segment_id__in=by_id)).annotate(
         rank=Window(RowNumber(), partition_by=F("segment_id"), order_by=F("name").asc())
     ).filter(rank__lte=OVERVIEW_HOSTS_PER_SEGMENT).order_by("segment_id", "name")
     for host in hosts:
+        host.map_state, host.map_label = map_state(host, with_health=with_health)
+        # Coloured by its health, a host whose last recovery failed still says so.
+        host.recovery_failed = (host.map_state.startswith("health-")
+                                and host.state == HostState.RECOVERY_FAILED)
         by_id[host.segment_id].hosts.append(host)
     return list(by_id.values())
 
@@ -237,10 +471,13 @@ def _retryable_lists() -> dict[str, list[Notification]]:
     return lists
 
 
-def overview(*, page: str | None) -> Overview:
+def overview(*, page: str | None, with_health: bool = False, with_held: bool = False
+             ) -> Overview:
+    """`with_health`: colour the map from the hosts' health; `with_held`: read
+    the held recoveries (as the viewer may see them)."""
     segments = paginate(segments_with_counts().order_by("name", "id"), page=page,
                         per_page=OVERVIEW_SEGMENTS_PER_PAGE)
-    segments.object_list = _segment_overviews(segments)
+    segments.object_list = _segment_overviews(segments, with_health=with_health)
     since = timezone.now() - timedelta(hours=24)
     last_day = Notification.objects.filter(generated_time__gte=since)
     by_status = dict(last_day.order_by().values_list("status").annotate(Count("id")))
@@ -255,4 +492,5 @@ def overview(*, page: str | None) -> Overview:
         last_day=list(last_day.order_by("-generated_time", "-id")[:OVERVIEW_LIST_LENGTH]),
         needs_operator=lists[NEEDS_OPERATOR], needs_operator_count=counts[NEEDS_OPERATOR],
         retrying=lists[RETRYING], retrying_count=counts[RETRYING],
+        held=held_recoveries() if with_held else HeldRecoveries(items=[], count=0),
     )

@@ -4,31 +4,39 @@ message on the page."""
 
 import json
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from dashboard import generic, permissions, selectors
+from dashboard import banners, generic, permissions, selectors
 from dashboard.filters import HostFilter, NotificationFilter, SegmentFilter
 from dashboard.forms import (
     ConfirmFencedForm,
+    DetectionPolicyForm,
     FencingPolicyForm,
     HostForm,
     NewHostForm,
     PowerDevicesForm,
+    ProbeForm,
+    ReleaseAllForm,
+    ReleaseForm,
     SegmentForm,
     StopRecoveryForm,
 )
 from dashboard.generic import dashboard_view
+from hosts import selectors as host_selectors
 from hosts import services as host_services
 from hosts.models import Host
-from masakari_site.exceptions import MasakariError
+from masakari_site.exceptions import Conflict, MasakariError
 from masakari_site.models import ObjectChange
 from notifications import services as notification_services
 from notifications.models import (
     ACTIVE_STATUSES,
     FenceRecord,
+    HoldRule,
     Notification,
     NotificationStatus,
     NotificationType,
@@ -38,6 +46,8 @@ from segments.models import FencingPolicy
 
 # Polled by the page while a recovery runs (seconds).
 LIVE_REFRESH_SECONDS = 2
+# The "release all" page lists this many of the held recoveries it releases.
+RELEASE_ALL_LISTED = 200
 
 SEGMENTS = generic.Resource(
     noun="segment", get=selectors.get_segment,
@@ -64,13 +74,24 @@ def _list_context(request: HttpRequest, filterset) -> dict:
             "query": query.urlencode()}
 
 
+def _detector(request: HttpRequest) -> selectors.DetectorStatus | None:
+    """The detector's status, for those the policy lets see it."""
+    if not permissions.allowed(request, "detection_get"):
+        return None
+    return banners.detector_status(request)
+
+
 # --- overview ------------------------------------------------------------------
 
 @require_GET
 @dashboard_view("notification_index")
 def overview(request):
     return render(request, "dashboard/overview.html", {
-        "overview": selectors.overview(page=request.GET.get("page")),
+        "overview": selectors.overview(
+            page=request.GET.get("page"),
+            with_health=permissions.allowed(request, "health_get"),
+            with_held=permissions.allowed(request, "held_list")),
+        "detector": _detector(request),
         "refresh_seconds": LIVE_REFRESH_SECONDS,
     })
 
@@ -89,7 +110,8 @@ def active_recoveries(request):
 def segment_list(request):
     segments = SegmentFilter(request.GET, queryset=selectors.segments_with_counts()
                              .order_by("name", "id"))
-    return render(request, "dashboard/segment_list.html", _list_context(request, segments))
+    return render(request, "dashboard/segment_list.html", {
+        **_list_context(request, segments), "detector": _detector(request)})
 
 
 @require_GET
@@ -103,7 +125,12 @@ def segment_detail(request, uuid):
         "segment": segment, **_list_context(request, hosts),
         "changes": selectors.changes_for(object_type="segment", uuid=segment.uuid),
         "fencing_form": FencingPolicyForm(initial={"fencing": segment.fencing}),
+        "detection_form": DetectionPolicyForm.for_segment(segment),
         "unfenceable": segment.fencing == FencingPolicy.REQUIRED and segment.hosts_without_power,
+        "detector": _detector(request),
+        # What a threshold left blank means.
+        "defaults": {"HOST_STALE_SECONDS": settings.HOST_STALE_SECONDS,
+                     "HA_MAX_DOWN_PERCENT": settings.HA_MAX_DOWN_PERCENT},
     })
 
 
@@ -121,12 +148,25 @@ segment_delete = generic.delete_view(
     deleted=lambda segment: f"Segment {segment.name} and its hosts deleted.",
     then=lambda segment: reverse("dashboard:segment-list"))
 segment_fencing = generic.action_view(
-    action="fencing_policy_update", get=selectors.get_segment, form_class=FencingPolicyForm,
+    action="segment_policy_update", get=selectors.get_segment, form_class=FencingPolicyForm,
     change=lambda actor, segment, values: segment_services.set_policy(
         actor=actor, segment=segment, changes={"fencing": values["fencing"]}),
     done=lambda segment, values, _: f"Fencing policy of {segment.name}: "
                                     f"{FencingPolicy(values['fencing']).label}.",
     back=SEGMENTS.detail)
+
+
+def _detection_policy_set(segment, values: dict, _) -> str:
+    on = "on" if values["detection"] else "off"
+    return f"Detection of {segment.name}: {on}; thresholds saved."
+
+
+segment_detection = generic.action_view(
+    action="segment_policy_update", get=selectors.get_segment, form_class=DetectionPolicyForm,
+    change=lambda actor, segment, values: segment_services.set_policy(
+        actor=actor, segment=segment,
+        changes={name: values[name] for name in DetectionPolicyForm.service_fields}),
+    done=_detection_policy_set, back=SEGMENTS.detail)
 
 
 # --- hosts ---------------------------------------------------------------------
@@ -144,10 +184,16 @@ def host_list(request):
 def host_detail(request, uuid):
     host = selectors.get_host(uuid=uuid)
     power_visible = permissions.allowed(request, "power_get")
+    detector = _detector(request)
     return render(request, "dashboard/host_detail.html", {
         "host": host, "notifications": selectors.host_notifications(host=host),
         "changes": _host_changes(host, power_visible=power_visible),
         "power_devices": selectors.power_devices(host=host) if power_visible else [],
+        "health": host_selectors.host_health(host)
+        if permissions.allowed(request, "health_get") else None,
+        "watched": selectors.watched_health(host) is not None,
+        "watch": selectors.watch_status(host.segment, detector) if detector else None,
+        "probe_form": ProbeForm.for_host(host),
     })
 
 
@@ -178,6 +224,15 @@ host_delete = generic.delete_view(
     consequence=lambda host: "Notifications about it will be refused from now on.",
     deleted=lambda host: f"Host {host.name} deleted.",
     then=lambda host: SEGMENTS.detail(host.segment))
+
+
+host_probe = generic.action_view(
+    action="probe_update", get=selectors.get_host, form_class=ProbeForm,
+    change=lambda actor, host, values: host_services.set_probe(
+        actor=actor, host=host, address=values["address"] or "", port=values["port"]),
+    done=lambda host, _, saved: f"Probe of {host.name}: "
+                                f"{selectors.probe_text(saved) or 'none'}.",
+    back=HOSTS.detail)
 
 
 # --- power devices -----------------------------------------------------------------
@@ -212,7 +267,7 @@ host_power_remove = generic.confirm_view(
     action="power_delete", get=selectors.get_host,
     question=lambda host: f"Remove the power devices of {host.name}?",
     consequence=_unfenced_consequence, button="Remove power devices",
-    change=lambda actor, host: host_services.clear_power_devices(actor=actor, host=host),
+    change=lambda actor, host, _: host_services.clear_power_devices(actor=actor, host=host),
     done=lambda host: f"Power devices of {host.name} removed.",
     then=HOSTS.detail, back=HOSTS.detail)
 
@@ -242,7 +297,8 @@ host_power_check = generic.action_view(
 @dashboard_view("notification_index")
 def notification_list(request):
     notifications = NotificationFilter(
-        request.GET, queryset=Notification.objects.order_by("-generated_time", "-id"))
+        request.GET, queryset=selectors.with_hold(Notification.objects.all())
+        .order_by("-generated_time", "-id"))
     return render(request, "dashboard/notification_list.html",
                   _list_context(request, notifications))
 
@@ -259,8 +315,8 @@ def _notification_live_context(uuid: str) -> dict:
         "confirmable": notification.type == NotificationType.COMPUTE_HOST
         and notification.status in (*ACTIVE_STATUSES, *selectors.RETRYABLE)
         and not any(record.confirmed for record in fence_records),
-        # Not started, or waiting for its retry: an operator may stop it.
-        "stoppable": notification.status in (NotificationStatus.NEW, NotificationStatus.ERROR),
+        "stoppable": notification.status in selectors.STOPPABLE,
+        "releasable": notification.status == NotificationStatus.HELD,
         "live": notification.status in ACTIVE_STATUSES,
         "retryable": selectors.RETRYABLE,
         "refresh_seconds": LIVE_REFRESH_SECONDS,
@@ -278,8 +334,11 @@ def notification_detail(request, uuid):
         "changes": selectors.changes_for(object_type="notification",
                                          uuid=notification.notification_uuid),
         "related": selectors.related_notifications(notification=notification),
+        # Each form's own ids: several may share the page, each with a `reason`.
         "confirm_form": ConfirmFencedForm(),
-        "stop_form": StopRecoveryForm(),
+        "stop_form": StopRecoveryForm(auto_id="stop_%s"),
+        "release_form": ReleaseForm(auto_id="release_%s"),
+        "holds": selectors.holds(notification=notification),
     })
 
 
@@ -324,3 +383,77 @@ notification_cancel = generic.action_view(
     done=lambda notification, *_: f"Recovery stopped: nothing more is done for "
                                    f"{notification.hostname}, which can be changed now.",
     back=_notification_page)
+
+
+# --- held recoveries (storm gates) -------------------------------------------------
+
+def _overview() -> str:
+    return reverse("dashboard:overview")
+
+
+def _cooldown(segment: str) -> str:
+    return (f"New host failures of {segment} are held for the next "
+            f"{settings.HA_RELEASE_COOLDOWN} s (the cool-down after a release).")
+
+
+def _release_consequence(notification: Notification) -> str:
+    hold = notification.holds.filter(released_at__isnull=True).order_by("-held_at").first()
+    why = f" Storm gate: {HoldRule(hold.rule).label}. {hold.message}" if hold else ""
+    return (f"The recovery starts now, past the storm gates: {notification.hostname} is "
+            f"fenced as its segment's policy says and its instances are evacuated.{why} "
+            + _cooldown("its segment"))
+
+
+def _release_one(actor, notification: Notification, values: dict) -> None:
+    if not notification_services.release_held(actor=actor, notifications=[notification],
+                                              reason=values["reason"]):
+        raise Conflict(f"The recovery of {notification.hostname} is no longer held: "
+                       "nothing to release.")
+
+
+notification_release = generic.confirm_view(
+    action="held_release", get=selectors.get_notification, form_class=ReleaseForm,
+    question=lambda notification: f"Release the held recovery of {notification.hostname}?",
+    consequence=_release_consequence, button="Release recovery", change=_release_one,
+    done=lambda notification: f"Released: the recovery of {notification.hostname} starts now.",
+    then=_notification_page, back=_notification_page)
+
+
+def _release_all(actor, values: dict) -> tuple[int, int]:
+    """Release what was held when the operator looked; (released, still held)."""
+    released = notification_services.release_held(
+        actor=actor, notifications=selectors.held_as_of(values["as_of"]),
+        reason=values["reason"])
+    return len(released), selectors.held_count()
+
+
+def _released_all(counts: tuple[int, int]) -> str:
+    released, still_held = counts
+    text = (f"Released {released} held recover{'y' if released == 1 else 'ies'}: "
+            f"{'it starts' if released == 1 else 'they start'} now." if released
+            else "Nothing was held any more: nothing released.")
+    if still_held:
+        text += (f" {still_held} held after you looked {'is' if still_held == 1 else 'are'} "
+                 "still held: look at them first.")
+    return text
+
+
+@require_http_methods(["GET", "POST"])
+@dashboard_view("held_release")
+def held_release_all(request):
+    held = selectors.held_recoveries(limit=RELEASE_ALL_LISTED)
+    listed = "" if held.count <= len(held.items) else f" (the first {len(held.items)} listed)"
+    return generic.confirm_page(
+        request, question=f"Release all {held.count} held recoveries?",
+        consequence=f"Each starts now{listed}, past the storm gates: its host is fenced as "
+                    "its segment's policy says and its instances are evacuated. Only those "
+                    "held now are released. " + _cooldown("their segments"),
+        button="Release all", change=lambda values: _release_all(request.user, values),
+        done=_released_all, then=_overview(), back=_overview(),
+        form=ReleaseAllForm(request.POST or None, initial={"as_of": timezone.now()}),
+        items=[{"name": notification.hostname,
+                "url": _notification_page(notification),
+                "detail": f"{notification.segment_name or '?'} · {notification.rule_label} · "
+                          f"held {selectors.age_text(notification.held_at)}"
+                          if notification.held_at else notification.rule_label}
+               for notification in held.items])

@@ -20,6 +20,8 @@ class HostState(models.TextChoices):
     RECOVERY_FAILED = "recovery_failed", "recovery failed"
     # ... or is in `error`, waiting for its automatic retry.
     RECOVERY_RETRYING = "recovery_retrying", "recovery retrying"
+    # ... or was held by a storm gate: it waits for an operator's release.
+    RECOVERY_HELD = "recovery_held", "recovery held"
 
 
 class Host(SoftDeleteModel):

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from hosts.models import (
     MAX_POWER_DEVICES,
+    Health,
     HealthChange,
     Host,
     HostHealth,
@@ -20,6 +21,8 @@ from masakari_site.secrets import SecretsError, decrypt, encrypt
 from notifications.selectors import segment_under_recovery
 from segments.models import Segment
 from segments.services import lock_live_segment
+from webhooks.events import publish_host_event
+from webhooks.models import EventType
 
 
 def _ensure_name_free(name: str, *, exclude_id: int | None = None) -> None:
@@ -290,7 +293,13 @@ def record_power_check(*, device: PowerDevice, ok: bool, power_state: str, error
     not a change of settings: not in the change log)."""
     values = {"last_check_ok": ok, "last_power_state": power_state or "",
               "last_checked_at": timezone.now(), "last_error": error or ""}
-    PowerDevice.objects.filter(pk=device.pk).update(**values)
+    starts_failing = not ok and device.last_check_ok is not False
+    with transaction.atomic():
+        PowerDevice.objects.filter(pk=device.pk).update(**values)
+        if starts_failing:
+            publish_host_event(EventType.POWER_DEVICE_CHECK_FAILING, device.host,
+                               device=device.position, driver=device.driver,
+                               address=device.address, error=error)
     for name, value in values.items():
         setattr(device, name, value)
     return device
@@ -324,6 +333,11 @@ HEALTH_FIELDS = ("state", "since", "message", "nova_state", "nova_disabled", "no
                  "power_error", "probe_ok", "probe_since", "probe_error", "monitor_reported_at")
 
 
+# Health changes that are webhook events (recovered is told by the recovery).
+HEALTH_EVENTS = {Health.SUSPECT: EventType.HOST_SUSPECT, Health.DOWN: EventType.HOST_DOWN,
+                 Health.FENCED: EventType.HOST_FENCED}
+
+
 @transaction.atomic
 def save_health(*, changed: list[HostHealth], transitions: list[HealthChange]) -> None:
     """The detector's verdicts (an observation, not a change of settings: not in
@@ -337,6 +351,11 @@ def save_health(*, changed: list[HostHealth], transitions: list[HealthChange]) -
         HostHealth.objects.bulk_update(updated, HEALTH_FIELDS)
     if transitions:
         HealthChange.objects.bulk_create(transitions)
+    for change in transitions:
+        if change.state in HEALTH_EVENTS:
+            publish_host_event(HEALTH_EVENTS[change.state], change.host,
+                               previous=change.previous or None, message=change.message,
+                               evidence=change.evidence, by="detector")
 
 
 @transaction.atomic
@@ -345,7 +364,7 @@ def set_probe(*, actor: Actor, host: Host, address: str, port: int | None) -> Ho
     name) and `port` (None: the segment's probe_port; no probe if that is
     unset too)."""
     address = (address or "").strip()
-    if len(address) > 255 or any(ch.isspace() for ch in address):
+    if len(address) > 255 or any(ch.isspace() or not ch.isprintable() for ch in address):
         raise Invalid("probe_address must be a host name or IP address of at most 255 "
                       "characters, without spaces.")
     if port is not None and (isinstance(port, bool) or not isinstance(port, int)

@@ -4,7 +4,7 @@ from django.shortcuts import redirect
 from masakari_site.api.policy import is_allowed
 from masakari_site.api.principal import request_principal
 from masakari_site.exceptions import MasakariError
-from masakari_site.models import ObjectChange
+from masakari_site.models import ObjectChange, PeriodicRun
 
 
 class PolicyAdmin(admin.ModelAdmin):
@@ -134,3 +134,18 @@ class ObjectChangeAdmin(ReadOnlyAdmin):
     list_filter = ["action", "object_type"]
     search_fields = ["user_name", "object_repr"]
     date_hierarchy = "time"
+
+
+@admin.register(PeriodicRun)
+class PeriodicRunAdmin(ReadOnlyAdmin):
+    """The periodic checks' runs (the detector's passes, with their verdicts),
+    shown under the /ext/v1 detection rule."""
+
+    list_display = ["name", "started_at", "node", "finished_at"]
+    list_filter = ["name"]
+    search_fields = ["node"]
+    date_hierarchy = "started_at"
+    ordering = ["-started_at", "-id"]
+
+    def _may_see(self, request, obj=None) -> bool:
+        return is_allowed("masakari_ext:detection:get", request_principal(request))

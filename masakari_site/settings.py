@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "segments",
     "hosts",
     "notifications",
+    "webhooks",
     "recovery",
     "dashboard",
 ]
@@ -411,6 +412,23 @@ HA_RELEASE_COOLDOWN = env_int("HA_RELEASE_COOLDOWN", 120)
 # Soft-deleted rows older than this are purged by the daily periodic task.
 PURGE_DELETED_AFTER_DAYS = env_int("PURGE_DELETED_AFTER_DAYS", 30)
 
+# --- Webhooks (webhooks/) -------------------------------------------------
+# Events are POSTed to the registered endpoints from workers of their own
+# queue (`manage.py serve`), so a slow or failing endpoint never delays a
+# recovery: each call is bounded by WEBHOOK_TIMEOUT; a failed one is tried
+# again after WEBHOOK_RETRY_BACKOFF x 2^(n-1) s (at most WEBHOOK_RETRY_BACKOFF_MAX),
+# WEBHOOK_MAX_ATTEMPTS tries in all; lost ones are re-sent every
+# WEBHOOK_REDISPATCH_INTERVAL. Events and their deliveries are kept
+# WEBHOOK_KEEP_DAYS. WEBHOOK_SOURCE is the events' CloudEvents `source`.
+WEBHOOK_QUEUE = env_str("WEBHOOK_QUEUE", "webhooks")
+WEBHOOK_TIMEOUT = env_int("WEBHOOK_TIMEOUT", 5, minimum=1)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 10, minimum=1)
+WEBHOOK_RETRY_BACKOFF = env_int("WEBHOOK_RETRY_BACKOFF", 5, minimum=1)
+WEBHOOK_RETRY_BACKOFF_MAX = env_int("WEBHOOK_RETRY_BACKOFF_MAX", 3600, minimum=1)
+WEBHOOK_REDISPATCH_INTERVAL = env_int("WEBHOOK_REDISPATCH_INTERVAL", 60, minimum=1)
+WEBHOOK_KEEP_DAYS = env_int("WEBHOOK_KEEP_DAYS", 14, minimum=1)
+WEBHOOK_SOURCE = env_str("WEBHOOK_SOURCE", f"/masakari/{os.uname().nodename}")
+
 # --- Celery ---------------------------------------------------------------
 # Without CELERY_BROKER_URL the broker is a folder under var/: no server needed.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
@@ -432,7 +450,9 @@ CELERY_TASK_IGNORE_RESULT = True
 # The detector has a queue and a worker of its own (`manage.py serve`): host
 # recoveries that occupy every engine worker must not stop failure detection.
 DETECTION_QUEUE = "detection"
-CELERY_TASK_ROUTES = {"recovery.detect_failures": {"queue": DETECTION_QUEUE}}
+CELERY_TASK_ROUTES = {"recovery.detect_failures": {"queue": DETECTION_QUEUE},
+                      # Webhook calls have their own workers: endpoints never hold up recoveries.
+                      "webhooks.*": {"queue": WEBHOOK_QUEUE}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

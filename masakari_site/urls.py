@@ -11,11 +11,13 @@ v1_patterns = [
     path("", include("notifications.api.urls")),
 ]
 
-# This service's own API beside v1 (fencing); never under /v1.
+# This service's own API beside v1 (fencing, detection); never under /v1.
 ext_v1_patterns = [
     path("", include("hosts.api.ext_urls")),
     path("", include("segments.api.ext_urls")),
     path("", include("notifications.api.ext_urls")),
+    path("", include("recovery.api.ext_urls")),
+    path("", include("webhooks.api.ext_urls")),
 ]
 
 urlpatterns = [

@@ -3,10 +3,13 @@
 from django.contrib import admin, messages
 
 from masakari_site.admin import ReadOnlyAdmin
+from masakari_site.api.policy import is_allowed
+from masakari_site.api.principal import request_principal
 from masakari_site.exceptions import Conflict
 from notifications import services
 from notifications.models import (
     FenceRecord,
+    Hold,
     Notification,
     RecoveryStep,
     RecoveryStepEvent,
@@ -44,6 +47,19 @@ class FenceRecordInline(ReadOnlyInline):
     show_change_link = False
 
 
+class HoldInline(ReadOnlyInline):
+    """The storm gates that held the recovery, and who released it, under the
+    /ext/v1 rule that lists held recoveries."""
+
+    model = Hold
+    fields = ["rule", "message", "held_at", "released_at", "released_by", "release_reason"]
+    show_change_link = False
+
+    def has_view_permission(self, request, obj=None):
+        return (super().has_view_permission(request, obj)
+                and is_allowed("masakari_ext:held:list", request_principal(request)))
+
+
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
     policy_resource = "notifications"
@@ -52,7 +68,7 @@ class NotificationAdmin(ReadOnlyAdmin):
     list_filter = ["status", "type"]
     search_fields = ["hostname"]
     date_hierarchy = "created_at"
-    inlines = [RecoveryStepInline, FenceRecordInline, VMoveInline]
+    inlines = [HoldInline, RecoveryStepInline, FenceRecordInline, VMoveInline]
     readonly_fields = ["attempts", "next_attempt_at", "lease_expires_at"]
     actions = ["retry_recovery"]
 

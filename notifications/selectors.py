@@ -1,4 +1,5 @@
 import uuid
+from dataclasses import dataclass
 
 from django.db.models import Prefetch, QuerySet
 
@@ -9,6 +10,8 @@ from masakari_site.selectors import get_by_uuid
 from notifications.filters import NotificationFilterSet, VMoveFilterSet
 from notifications.models import (
     UNDER_RECOVERY_STATUSES,
+    Hold,
+    HoldRule,
     Notification,
     NotificationStatus,
     NotificationType,
@@ -105,3 +108,31 @@ def other_running_host_recovery(notification: Notification) -> Notification | No
         source_host_uuid=notification.source_host_uuid, status=NotificationStatus.RUNNING,
         type__in=HOST_LEVEL_TYPES,
     ).exclude(pk=notification.pk).first()
+
+
+@dataclass(frozen=True)
+class HeldRecovery:
+    """A host recovery a storm gate holds, and the gate's open Hold (None only
+    if its row is missing)."""
+
+    notification: Notification
+    hold: Hold | None
+
+    @property
+    def rule_label(self) -> str:
+        return HoldRule(self.hold.rule).label if self.hold else ""
+
+
+def held_recoveries(*, segment_uuid: uuid.UUID | None = None) -> list[HeldRecovery]:
+    """Notifications `held` by a storm gate, oldest first, each with its open
+    Hold (the newest, should there be several); optionally of one segment. Two
+    queries whatever their number."""
+    held = Notification.objects.filter(status=NotificationStatus.HELD)
+    if segment_uuid is not None:
+        held = held.filter(failover_segment_uuid=segment_uuid)
+    held = held.prefetch_related(Prefetch(
+        "holds", queryset=Hold.objects.filter(released_at__isnull=True)
+        .order_by("-held_at", "-id"), to_attr="open_holds"))
+    return [HeldRecovery(notification=notification,
+                         hold=notification.open_holds[0] if notification.open_holds else None)
+            for notification in held.order_by("generated_time", "id")]

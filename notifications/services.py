@@ -20,6 +20,8 @@ from notifications.models import (
     NotificationType,
 )
 from notifications.signals import notification_ready
+from webhooks.events import publish_notification_event
+from webhooks.models import EventType
 
 
 def _is_duplicate(*, host_uuid: UUID, type: str, generated_time: datetime, payload: dict
@@ -77,6 +79,8 @@ def create_notification(
             type=type, hostname=hostname, generated_time=generated_time, payload=payload,
             source_host_uuid=host["uuid"], failover_segment_uuid=host["segment__uuid"],
         )
+        publish_notification_event(EventType.NOTIFICATION_ACCEPTED, notification,
+                                   payload=payload)
         transaction.on_commit(partial(announce_ready, notification.pk))
     return notification
 
@@ -142,6 +146,8 @@ def confirm_fenced(*, actor: Actor, notification: Notification, reason: str) -> 
                            object_type="notification",
                            object_uuid=locked.notification_uuid, changes=changes)
     now = timezone.now()
+    publish_notification_event(EventType.HOST_FENCED, locked, by="operator",
+                               actor=change.user_name, reason=reason)
     return FenceRecord.objects.create(
         notification=locked, kind=FenceKind.OPERATOR, confirmed=True, started_at=now,
         confirmed_at=now, actor_name=change.user_name, reason=reason,
@@ -187,6 +193,9 @@ def hold_notification(*, notification: Notification, claimable, rule: str, messa
             Hold.objects.create(notification=notification, rule=rule, message=message,
                                 held_at=now,
                                 failover_segment_uuid=notification.failover_segment_uuid)
+            publish_notification_event(EventType.RECOVERY_HELD, notification,
+                                       status=NotificationStatus.HELD.value, rule=rule,
+                                       message=message)
     return bool(held)
 
 
@@ -214,6 +223,9 @@ def release_held(*, actor: Actor, notifications: list[Notification], reason: str
                       changes={"status": [NotificationStatus.HELD.value,
                                           NotificationStatus.NEW.value],
                                "released": [None, reason]})
+        publish_notification_event(EventType.RECOVERY_RELEASED, notification,
+                                   status=NotificationStatus.NEW.value, released_by=who,
+                                   reason=reason)
         transaction.on_commit(partial(announce_ready, notification.pk))
         released.append(notification)
     return released

@@ -32,6 +32,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from hosts.models import HealthChange, Host, HostHealth
+from hosts.selectors import probe_target
 from hosts.services import save_health
 from masakari_site import nova, periodic, power
 from masakari_site.exceptions import MasakariError
@@ -125,11 +126,6 @@ def _read_power(reading: Reading) -> None:
             errors.append(str(exc))
     reading.power = PowerSignal.UNREADABLE
     reading.power_error = "; ".join(errors)
-
-
-def probe_target(host: Host) -> tuple[str, int] | None:
-    port = host.probe_port or host.segment.probe_port
-    return (host.probe_address or host.name, port) if port else None
 
 
 def _probe(reading: Reading) -> None:

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def check_power_devices() -> dict[str, int]:
     """Read every device, POWER_CHECK_CONCURRENCY at a time, each bounded by
     POWER_CALL_TIMEOUT; returns how many answered and how many failed."""
-    devices = list(PowerDevice.objects.filter(host__deleted=False))
+    devices = list(PowerDevice.objects.filter(host__deleted=False).select_related("host__segment"))
     with ThreadPoolExecutor(max_workers=settings.POWER_CHECK_CONCURRENCY,
                             thread_name_prefix="power-check") as pool:
         answered = list(pool.map(_check_in_thread, devices))

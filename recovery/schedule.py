@@ -21,6 +21,9 @@ PERIODIC_TASKS = {
         "recovery.check_power_devices", settings.POWER_CHECK_INTERVAL,
     ),
     "Detect host failures": ("recovery.detect_failures", settings.DETECTION_INTERVAL),
+    "Re-dispatch due webhook deliveries": (
+        "webhooks.dispatch_due_deliveries", settings.WEBHOOK_REDISPATCH_INTERVAL,
+    ),
     "Purge old soft-deleted rows": ("recovery.purge_deleted", 24 * 3600),
 }
 # A pass the broker could not deliver within its interval is dropped: the

@@ -40,6 +40,8 @@ from recovery.runs import (
 from recovery.workflows.host_failure import recover_host_failure
 from recovery.workflows.instance_failure import recover_instance_failure
 from recovery.workflows.process_failure import recover_process_failure
+from webhooks.events import publish_notification_event
+from webhooks.models import EventType
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +96,11 @@ def claim_notification(*, notification_id: int) -> Lease | None:
             attempts=F("attempts") + 1, next_attempt_at=None, updated_at=now,
             started_at=Coalesce(F("started_at"), Value(now, output_field=DateTimeField())),
         )
+        if claimed:
+            publish_notification_event(
+                EventType.RECOVERY_STARTED, notification,
+                status=NotificationStatus.RUNNING.value, attempts=notification.attempts + 1,
+                resumed=notification.status == NotificationStatus.RUNNING)
     if not claimed:
         return None
     return Lease(notification_id=notification_id, expires_at=expires_at)
@@ -196,10 +203,29 @@ def end_notification(*, notification: Notification, lease: Lease, outcome: Outco
     if written:
         log.info("Notification %s ended %s: %s", notification.notification_uuid, status,
                  message)
+        publish_end(notification, status=status, message=message,
+                    next_attempt_at=next_attempt_at)
     else:
         log.warning("Notification %s was taken over before it ended; leaving it",
                     notification.notification_uuid)
     return written
+
+
+def publish_end(notification: Notification, *, status: str, message: str,
+                next_attempt_at: datetime | None = None) -> None:
+    """The webhook events of how a recovery ended (its own transaction: the end
+    state is written already)."""
+    with transaction.atomic():
+        if status == NotificationStatus.FINISHED:
+            publish_notification_event(EventType.RECOVERY_FINISHED, notification,
+                                       status=status, message=message)
+            if notification.type == NotificationType.COMPUTE_HOST:
+                publish_notification_event(EventType.HOST_RECOVERED, notification,
+                                           message=message)
+        elif status in (NotificationStatus.ERROR, NotificationStatus.FAILED):
+            publish_notification_event(EventType.RECOVERY_FAILED, notification, status=status,
+                                       final=status == NotificationStatus.FAILED,
+                                       next_attempt_at=next_attempt_at, message=message)
 
 
 def _fail(notification: Notification, *, from_status: str, message: str,
@@ -207,9 +233,12 @@ def _fail(notification: Notification, *, from_status: str, message: str,
     rows = Notification.objects.filter(pk=notification.pk, status=from_status)
     if extra is not None:
         rows = rows.filter(extra)
-    return bool(rows.update(status=NotificationStatus.FAILED, message=message,
-                            lease_expires_at=None, next_attempt_at=None,
-                            updated_at=timezone.now()))
+    failed = bool(rows.update(status=NotificationStatus.FAILED, message=message,
+                              lease_expires_at=None, next_attempt_at=None,
+                              updated_at=timezone.now()))
+    if failed:
+        publish_end(notification, status=NotificationStatus.FAILED, message=message)
+    return failed
 
 
 # --- periodic work (Celery beat) ---------------------------------------------

@@ -46,6 +46,7 @@ def detect_failures() -> dict | None:
 def purge_deleted() -> dict[str, int]:
     from masakari_site.periodic import purge_runs
     from masakari_site.services import purge_deleted as purge
+    from webhooks.services import purge_events
 
     return {**purge(older_than_days=settings.PURGE_DELETED_AFTER_DAYS),
-            "periodic_runs": purge_runs()}
+            "periodic_runs": purge_runs(), **purge_events()}

@@ -16,12 +16,19 @@ import requests
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from hosts.models import Host
+from hosts.models import HealthChange, Host, HostHealth
 from hosts.tests.factories import HostFactory
 from masakari_site import oidc
-from masakari_site.models import ObjectChange
+from masakari_site.models import ObjectChange, PeriodicRun
 from masakari_site.tests.oidc_provider import start_provider
-from notifications.models import Notification, RecoveryStep, RecoveryStepEvent, VMove
+from notifications.models import (
+    Hold,
+    HoldRule,
+    Notification,
+    RecoveryStep,
+    RecoveryStepEvent,
+    VMove,
+)
 from notifications.tests.factories import NotificationFactory
 from segments.models import Segment
 from testing import bmc
@@ -279,6 +286,88 @@ def test_fencing_flows(page, live_server, operator, enqueued, redfish_emulator):
     expect(page.get_by_role("button", name="Confirm host is off")).to_have_count(0)
     shoot(page, "19-notification-confirmed-off")
     assert enqueued == [failed.pk]
+
+
+def test_detection_flows(page, live_server, operator, enqueued, settings):
+    """The detector's view of a storm: the map coloured by health, a held
+    recovery released with a reason, a host's health and probe, a segment's
+    detection policy."""
+    settings.NOVA_CLOUD = "overcloud"
+    now = timezone.now()
+    PeriodicRun.objects.create(name="detection", slot=1, node="node-1", started_at=now,
+                               finished_at=now, result={"hosts": 4, "isolated": False})
+    segment = Segment.objects.create(name="rack-b", service_type="COMPUTE",
+                                     recovery_method="auto")
+    states = {"compute-11": ("down", "no nova-compute report since 12:01:05 UTC (over 25 s), "
+                                     "and its probe fails"),
+              "compute-12": ("suspect", "its probe fails, but Nova hears from it"),
+              "compute-13": ("fenced", "the power device reads Off (twice, a second apart)"),
+              "compute-14": ("up", "Nova hears from it, it answers its probe")}
+    hosts = {}
+    for name, (state, message) in states.items():
+        hosts[name] = HostFactory(name=name, segment=segment)
+        HostHealth.objects.create(host=hosts[name], state=state, message=message,
+                                  nova_state="up", nova_updated_at=now, nova_report_seen_at=now,
+                                  power_state="on" if state == "up" else "error",
+                                  probe_ok=state == "up")
+        HealthChange.objects.create(host=hosts[name], previous="up" if state != "up" else "",
+                                    state=state, message=message,
+                                    evidence={"nova": "stale", "probe": state == "up"})
+    held = NotificationFactory(host=hosts["compute-11"], status="held",
+                               message="Held: 2 of the 4 hosts of segment rack-b are down.")
+    Hold.objects.create(notification=held, rule=HoldRule.MAX_DOWN_PERCENT,
+                        message=held.message, failover_segment_uuid=segment.uuid)
+
+    base = live_server.url
+    log_in(page, base)
+    expect(page.locator(".chip-health-down")).to_have_count(1)
+    expect(page.locator(".chip-health-fenced")).to_have_count(1)
+    expect(page.get_by_text("Watched: the detector's last pass was")).to_be_visible()
+    held_panel = page.locator("section.held")
+    expect(held_panel.get_by_role("cell", name="too large a share of the segment down"))\
+        .to_be_visible()
+    shoot(page, "20-overview-held")
+    page.goto(f"{base}/dashboard/notifications/{held.notification_uuid}/")
+    expect(page.get_by_role("heading", name="Held by a storm gate")).to_be_visible()
+    expect(page.get_by_role("button", name="Release recovery")).to_be_visible()
+    shoot(page, "20-notification-held")
+    page.goto(base + "/dashboard/")
+
+    held_panel.get_by_role("link", name="Release the recovery of compute-11").click()
+    expect(page.get_by_role("heading", name="Release the held recovery of compute-11?"))\
+        .to_be_visible()
+    page.get_by_role("button", name="Release recovery").click()
+    expect(page.get_by_text("This field is required.")).to_be_visible()
+    page.get_by_label("Reason").fill("rack-b power feed restored, hosts checked")
+    shoot(page, "21-release-confirm")
+    page.get_by_role("button", name="Release recovery").click()
+    page.wait_for_url(base + "/dashboard/")
+    expect(page.get_by_text("Released: the recovery of compute-11 starts now.")).to_be_visible()
+    expect(page.locator("section.held").get_by_text("No recovery is held.")).to_be_visible()
+    assert Notification.objects.get(pk=held.pk).status == "new"
+    assert enqueued == [held.pk]
+
+    page.goto(f"{base}/dashboard/hosts/?segment={segment.uuid}")
+    expect(page.locator(".badge-health-suspect")).to_be_visible()
+    shoot(page, "22-host-list-health")
+    page.get_by_role("link", name="compute-11").click()
+    expect(page.locator("h1 .badge-health-down")).to_be_visible()
+    expect(page.get_by_text("and its probe fails").first).to_be_visible()
+    page.get_by_label("Probe address").fill("10.0.0.11")
+    page.get_by_label("Probe port").fill("22")
+    page.get_by_role("button", name="Set probe").click()
+    expect(page.get_by_text("Probe of compute-11: 10.0.0.11:22.")).to_be_visible()
+    shoot(page, "23-host-health")
+
+    page.goto(f"{base}/dashboard/segments/{segment.uuid}/")
+    page.get_by_label("Hold when more than (% down)").fill("30")
+    page.get_by_label("Detection").select_option("off")
+    page.get_by_role("button", name="Save detection policy").click()
+    expect(page.get_by_text("Detection of rack-b: off; thresholds saved.")).to_be_visible()
+    expect(page.get_by_text("Not watched: detection is off for this segment.")).to_be_visible()
+    shoot(page, "24-segment-detection")
+    segment.refresh_from_db()
+    assert (segment.detection, segment.max_down_percent) == (False, 30)
 
 
 def test_keyboard_users_can_skip_to_the_content_and_see_focus(page, live_server, operator):

@@ -44,6 +44,7 @@ def state_of(host: Host) -> str:
     ("PROCESS", "failed", "recovery_failed"),
     ("COMPUTE_HOST", "error", "recovery_retrying"),
     ("PROCESS", "error", "recovery_retrying"),
+    ("COMPUTE_HOST", "held", "recovery_held"),
     ("COMPUTE_HOST", "finished", "up"),
     ("COMPUTE_HOST", "ignored", "up"),
     # An instance's failure says nothing about its host.
@@ -206,10 +207,15 @@ def test_banners_when_nova_is_missing_and_the_api_is_open(staff_client, settings
 @pytest.mark.parametrize("nova", [{"NOVA_CLOUD": "overcloud"},
                                   {"NOVA_AUTH_URL": "http://keystone:5000/v3"}])
 def test_no_banner_when_nova_is_configured_and_the_api_is_closed(staff_client, settings, nova):
+    from masakari_site.models import PeriodicRun
+
     settings.NOVA_CLOUD = settings.NOVA_AUTH_URL = ""
     for name, value in nova.items():
         setattr(settings, name, value)
     settings.MASAKARI_AUTH = "keystone"
+    # ... and the detector passed a moment ago, seeing the whole cloud.
+    PeriodicRun.objects.create(name="detection", slot=1, node="n", started_at=ago(seconds=2),
+                               finished_at=ago(seconds=1), result={"isolated": False})
     page = text(staff_client.get("/dashboard/"))
     assert NOVA_BANNER not in page and NOAUTH_BANNER not in page
     assert 'class="site-warnings"' not in page

@@ -10,17 +10,20 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from hosts.models import Host, PowerDevice
-from masakari_site.models import ObjectChange
+from hosts.models import Health, HealthChange, Host, HostHealth, PowerDevice
+from masakari_site.models import ObjectChange, PeriodicRun
 from masakari_site.secrets import encrypt
 from notifications.models import (
     FenceRecord,
+    Hold,
+    HoldRule,
     Notification,
     NotificationStatus,
     RecoveryStep,
     RecoveryStepEvent,
     VMove,
 )
+from recovery.gates import DETECTION
 from segments.models import Segment
 
 pytestmark = pytest.mark.django_db
@@ -85,6 +88,22 @@ def build_fleet(*, segments: int, hosts_per_segment: int, notifications: int,
         for kind, uuid in (("host", host.uuid), ("segment", host.segment.uuid),
                            ("notification", target.notification_uuid))
         for _ in range(steps))
+    health_states = Health.values
+    HostHealth.objects.bulk_create(
+        HostHealth(host=row, state=health_states[i % len(health_states)], message="evidence",
+                   nova_state="up", nova_updated_at=now, nova_report_seen_at=now,
+                   power_state="on", probe_ok=i % 2 == 0, probe_error="refused",
+                   monitor_reported_at=now if i % 5 == 0 else None)
+        for i, row in enumerate(host_rows))
+    HealthChange.objects.bulk_create(
+        HealthChange(host=host, state=health_states[i % len(health_states)], message="m",
+                     evidence={"nova": "stale", "power": "off", "power_error": "x"})
+        for i in range(steps * 5))
+    rules = HoldRule.values
+    Hold.objects.bulk_create(
+        Hold(notification=row, rule=rules[i % len(rules)], message="Held: a storm",
+             failover_segment_uuid=row.failover_segment_uuid)
+        for i, row in enumerate(notification_rows) if row.status == NotificationStatus.HELD)
     return Fleet(segment=host.segment, host=host, notification=target)
 
 
@@ -98,7 +117,7 @@ def pages(fleet: Fleet) -> dict[str, str]:
         "segment": f"/dashboard/segments/{fleet.segment.uuid}/",
         "hosts": "/dashboard/hosts/",
         "hosts filtered": f"/dashboard/hosts/?segment={fleet.segment.uuid}&q=compute"
-                          "&power=some",
+                          "&power=some&health=up",
         "host": f"/dashboard/hosts/{fleet.host.uuid}/",
         "host edit": f"/dashboard/hosts/{fleet.host.uuid}/edit/",
         "host power edit": f"/dashboard/hosts/{fleet.host.uuid}/power/",
@@ -108,6 +127,8 @@ def pages(fleet: Fleet) -> dict[str, str]:
                                   "&host=compute&since=2000-01-01T00:00",
         "notification": f"/dashboard/notifications/{notification}/",
         "recovery fragment": f"/dashboard/notifications/{notification}/recovery/",
+        "release": f"/dashboard/notifications/{notification}/release/",
+        "release all": "/dashboard/held/release/",
     }
 
 
@@ -115,21 +136,24 @@ def pages(fleet: Fleet) -> dict[str, str]:
 # Each count includes the session and user lookups of the login and the
 # user's groups, which are their roles for the policy (3).
 EXPECTED_QUERIES = {
-    "overview": 13,
+    "overview": 14,  # with the held recoveries
     "active recoveries": 6,
     "segments": 5,
     "segments filtered": 5,
     "segment": 8,
     "hosts": 6,
     "hosts filtered": 7,
-    "host": 7,  # with its power devices
+    "host": 8,  # with its power devices and its health history
     "host edit": 4,
     "host power edit": 5,
     "host power remove": 4,
     "notifications": 5,
     "notifications filtered": 5,
-    "notification": 11,  # with the other notifications of its host, and its fence records
+    # With the other notifications of its host, its fence records and its holds.
+    "notification": 12,
     "recovery fragment": 8,  # with its fence records
+    "release": 7,  # with the hold it asks about
+    "release all": 4,  # every held recovery listed in one query
 }
 
 
@@ -150,6 +174,23 @@ def query_counts(client, fleet: Fleet) -> dict[str, int]:
 def test_each_page_costs_a_fixed_number_of_queries(staff_client, size):
     fleet = build_fleet(**size)
     assert query_counts(staff_client, fleet) == EXPECTED_QUERIES
+
+
+# Live fragments of a page: no banner, so no look at the detector.
+FRAGMENTS = ("active recoveries", "recovery fragment")
+
+
+def test_with_nova_configured_a_page_reads_the_detector_once(staff_client, settings):
+    """The banner and the segments' "watched" line share one read of the
+    detector's last pass; every host shows its health without a query more."""
+    settings.NOVA_CLOUD = "overcloud"
+    fleet = build_fleet(segments=3, hosts_per_segment=20, notifications=60, steps=3,
+                        vmoves=3)
+    PeriodicRun.objects.create(name=DETECTION, slot=1, node="n", started_at=timezone.now(),
+                               finished_at=timezone.now(), result={"isolated": False})
+    expected = {name: count + (name not in FRAGMENTS)
+                for name, count in EXPECTED_QUERIES.items()}
+    assert query_counts(staff_client, fleet) == expected
 
 
 def test_query_counts_hold_at_1000_hosts_and_20000_notifications(staff_client):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from hosts.api.ext import PowerViewSet
+from hosts.api.ext import HealthViewSet, PowerViewSet, ProbeViewSet
 
 urlpatterns = [
     path("hosts/<str:host_uuid>/power",
@@ -8,4 +8,9 @@ urlpatterns = [
          name="ext-host-power"),
     path("hosts/<str:host_uuid>/power/check", PowerViewSet.as_view({"post": "check"}),
          name="ext-host-power-check"),
+    path("hosts/<str:host_uuid>/health", HealthViewSet.as_view({"get": "retrieve"}),
+         name="ext-host-health"),
+    path("hosts/<str:host_uuid>/probe",
+         ProbeViewSet.as_view({"get": "retrieve", "put": "update", "delete": "destroy"}),
+         name="ext-host-probe"),
 ]

@@ -47,6 +47,15 @@ DEFAULT_RULES: dict[str, str] = {
         "power": ("get", "update", "delete", "check"),
         "policy": ("get", "update"),
         "notifications": ("confirm_fenced", "cancel"),
+        # Detection: a host's health and probe, the detector's state, and the
+        # host recoveries its storm gates hold.
+        "health": ("get",),
+        "probe": ("get", "update", "delete"),
+        "detection": ("get",),
+        "held": ("list", "release"),
+        # Webhooks: endpoints and their delivery logs (`update`: the admin and
+        # dashboard edit an endpoint; the API replaces one by delete + create).
+        "webhooks": ("create", "list", "get", "update", "delete", "deliveries"),
     }),
 }
 # A parsed rule: ("check", "role:admin"), ("not", rule), ("and", [rules]), ("or", [rules]).

@@ -9,7 +9,8 @@ from hosts.tests.factories import HostFactory
 from notifications.tests.factories import RecoveryStepEventFactory, VMoveFactory
 
 READ_ONLY = {"notifications.notification", "notifications.vmove",
-             "notifications.recoverystep", "masakari_site.objectchange"}
+             "notifications.recoverystep", "masakari_site.objectchange",
+             "masakari_site.periodicrun"}
 
 
 @pytest.fixture
@@ -27,11 +28,13 @@ def test_every_model_is_in_the_admin():
     models = {m._meta.label_lower for m in apps.get_models() if m._meta.app_label in ours}
     registered = {m._meta.label_lower for m in admin.site._registry}
     # Shown inline on their parent's page: step events on their step, power
-    # devices on their host, fence records on their notification.
+    # devices and health (now and its changes) on their host, fence records
+    # and storm gates' holds on their notification.
     inlined = {inline.model._meta.label_lower for model_admin in admin.site._registry.values()
                for inline in model_admin.inlines}
     assert models - registered == {"notifications.recoverystepevent", "hosts.powerdevice",
-                                   "notifications.fencerecord"}
+                                   "notifications.fencerecord", "hosts.hosthealth",
+                                   "hosts.healthchange", "notifications.hold"}
     assert models - registered <= inlined
 
 
@@ -82,3 +85,43 @@ def test_the_admin_obeys_policy_overrides(staff_client, policy_override):
     assert "retry_recovery" not in notifications.content.decode()
     policy_override({"segments:index": "!", "segments:detail": "!"})
     assert staff_client.get(reverse("admin:segments_segment_changelist")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_segment_policy_is_grouped_and_under_the_ext_policy_rules(staff_client, settings):
+    from masakari_site.api import policy
+    from segments.models import Segment
+    from segments.tests.factories import SegmentFactory
+
+    segment = SegmentFactory(probe_port=22)
+    url = reverse("admin:segments_segment_change", args=[segment.pk])
+    page = staff_client.get(url).content.decode()
+    for heading in ("Fencing", "Detection", "Storm gates"):
+        assert f">{heading}</h2>" in page, heading
+    assert 'name="max_down_hosts"' in page
+
+    form = {"name": segment.name, "description": "", "service_type": segment.service_type,
+            "recovery_method": segment.recovery_method, "enabled": "on", "detection": "on",
+            "fencing": "required", "probe_port": "2222"}
+    try:
+        settings.MASAKARI_POLICY = {"masakari_ext:policy:update": "!"}
+        policy.rules.cache_clear()
+        page = staff_client.get(url).content.decode()
+        assert 'name="probe_port"' not in page and ">Storm gates</h2>" in page
+        assert staff_client.post(url, {**form, "description": "kept"}).status_code == 302
+        segment = Segment.objects.get(pk=segment.pk)
+        assert (segment.description, segment.fencing, segment.probe_port) == (
+            "kept", "if_configured", 22)
+
+        settings.MASAKARI_POLICY = {"masakari_ext:policy:get": "!",
+                                    "masakari_ext:policy:update": "!"}
+        policy.rules.cache_clear()
+        page = staff_client.get(url).content.decode()
+        assert ">Storm gates</h2>" not in page and ">Fencing</h2>" not in page
+        add = staff_client.post(reverse("admin:segments_segment_add"), {
+            "name": "rack-new", "description": "", "service_type": "COMPUTE",
+            "recovery_method": "auto", "enabled": "on"})
+        assert add.status_code == 302
+        assert Segment.objects.get(name="rack-new").fencing == "if_configured"
+    finally:
+        policy.rules.cache_clear()

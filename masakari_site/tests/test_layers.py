@@ -16,7 +16,7 @@ from pathlib import Path
 
 from testing import ROOT
 
-LAYERS = {"masakari_site": 0, "segments": 1, "hosts": 1, "notifications": 1,
+LAYERS = {"masakari_site": 0, "segments": 1, "hosts": 1, "notifications": 1, "webhooks": 1,
           "recovery": 2, "dashboard": 3}
 WIRING = {"masakari_site/settings.py", "masakari_site/urls.py", "masakari_site/celery.py",
           "masakari_site/wsgi.py"}

@@ -1,20 +1,29 @@
 """/ext/v1/notifications/{notification_uuid}/…: an operator confirms a failed
 host is off (confirm-fenced), so that its recovery goes on without a power-off
-by the engine, or stops a recovery (cancel)."""
+by the engine, stops a recovery (cancel), or releases one a storm gate holds
+(release); /ext/v1/held-recoveries: the held ones, and releasing them all."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
 from masakari_site.api.views import ExtViewSet
+from masakari_site.exceptions import Conflict
 from notifications import services
 from notifications.api.ext_serializers import (
+    HELD_SCHEMA,
+    RELEASED_SCHEMA,
     CancelBody,
     ConfirmFencedBody,
     FenceRecordBody,
     FenceRecordSerializer,
+    ReleaseBody,
+    held_body,
+    released_body,
 )
-from notifications.selectors import get_notification
+from notifications.selectors import get_notification, held_recoveries
+
+HELD_RULE = "masakari_ext:held:%s"
 
 
 class ConfirmFencedViewSet(ExtViewSet):
@@ -47,3 +56,43 @@ class CancelViewSet(ExtViewSet):
         services.cancel_notification(actor=request.user, notification=notification,
                                      reason=self.validated(CancelBody)["cancel"]["reason"])
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ReleaseViewSet(ExtViewSet):
+    """An operator lets one host recovery that a storm gate holds go, with a
+    reason: it is `new` again, passes the gates, and a worker takes it; who,
+    when and why are kept on its hold and in the change log."""
+
+    policy_rules = {"create": HELD_RULE % "release"}
+
+    @extend_schema(request=ReleaseBody, responses={202: RELEASED_SCHEMA})
+    def create(self, request, notification_uuid):
+        notification = get_notification(uuid=notification_uuid)
+        reason = self.validated(ReleaseBody)["release"]["reason"]
+        released = services.release_held(actor=request.user, notifications=[notification],
+                                         reason=reason)
+        if not released:
+            raise Conflict(f"Notification {notification.notification_uuid} is "
+                           f"{notification.status}: only a held recovery can be released.")
+        return Response(released_body(released), status=status.HTTP_202_ACCEPTED)
+
+
+class HeldRecoveriesViewSet(ExtViewSet):
+    """The host recoveries storm gates hold (a mass failure, or this service
+    maybe being the isolated side): each with the gate (`rule`) and why. They
+    wait for an operator: release one (/ext/v1/notifications/{uuid}/release),
+    all of them (/ext/v1/held-recoveries/release), or stop one (…/cancel)."""
+
+    policy_rules = {"list": HELD_RULE % "list", "release": HELD_RULE % "release"}
+
+    @extend_schema(responses={200: HELD_SCHEMA})
+    def list(self, request):
+        return Response(held_body(held_recoveries()))
+
+    @extend_schema(request=ReleaseBody, responses={202: RELEASED_SCHEMA})
+    def release(self, request):
+        """Release every held recovery (those held when the request is read)."""
+        reason = self.validated(ReleaseBody)["release"]["reason"]
+        held = [item.notification for item in held_recoveries()]
+        released = services.release_held(actor=request.user, notifications=held, reason=reason)
+        return Response(released_body(released), status=status.HTTP_202_ACCEPTED)

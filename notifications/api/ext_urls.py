@@ -1,10 +1,21 @@
 from django.urls import path
 
-from notifications.api.ext import CancelViewSet, ConfirmFencedViewSet
+from notifications.api.ext import (
+    CancelViewSet,
+    ConfirmFencedViewSet,
+    HeldRecoveriesViewSet,
+    ReleaseViewSet,
+)
 
 urlpatterns = [
     path("notifications/<str:notification_uuid>/confirm-fenced",
          ConfirmFencedViewSet.as_view({"post": "create"}), name="ext-confirm-fenced"),
     path("notifications/<str:notification_uuid>/cancel",
          CancelViewSet.as_view({"post": "create"}), name="ext-cancel-notification"),
+    path("notifications/<str:notification_uuid>/release",
+         ReleaseViewSet.as_view({"post": "create"}), name="ext-release-notification"),
+    path("held-recoveries", HeldRecoveriesViewSet.as_view({"get": "list"}),
+         name="ext-held-recoveries"),
+    path("held-recoveries/release", HeldRecoveriesViewSet.as_view({"post": "release"}),
+         name="ext-held-recoveries-release"),
 ]

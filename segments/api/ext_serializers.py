@@ -2,7 +2,12 @@
 
 from rest_framework import serializers
 
-from masakari_site.api.serializers import StrictSerializer, envelope
+from masakari_site.api.serializers import (
+    LenientBooleanField,
+    StrictSerializer,
+    envelope,
+    require_one_of,
+)
 from segments.models import FencingPolicy, Segment
 from segments.services import POLICY_FIELDS, POLICY_RANGES
 
@@ -17,7 +22,7 @@ class PolicyInput(StrictSerializer):
     """Every field is optional on input: those left out keep their value."""
 
     fencing = serializers.ChoiceField(choices=FencingPolicy.choices, required=False)
-    detection = serializers.BooleanField(
+    detection = LenientBooleanField(
         required=False, help_text="The service watches the segment's hosts itself (when Nova "
                                   "is configured).")
     host_stale_seconds = _number(
@@ -31,6 +36,9 @@ class PolicyInput(StrictSerializer):
     probe_port = _number(
         "probe_port", "TCP port the detector probes on hosts without their own; null: no "
                       "probe.")
+
+    def validate(self, attrs):
+        return require_one_of(attrs, POLICY_FIELDS)
 
 
 PolicyBody = envelope("policy", PolicyInput(), "PolicyBody")

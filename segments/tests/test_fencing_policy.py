@@ -21,24 +21,47 @@ def url(segment) -> str:
     return f"/ext/v1/segments/{segment.uuid}/policy"
 
 
+DEFAULT_POLICY = {"fencing": "if_configured", "detection": True, "host_stale_seconds": None,
+                  "max_down_percent": None, "max_down_hosts": None, "probe_port": None}
+
+
 def test_get_and_put(api):
     segment = SegmentFactory()
-    assert api.get(url(segment)).json() == {"policy": {"fencing": "if_configured"}}
+    assert api.get(url(segment)).json() == {"policy": DEFAULT_POLICY}
 
     response = api.put(url(segment), {"policy": {"fencing": "required"}})
 
-    assert response.json() == {"policy": {"fencing": "required"}}
-    assert api.get(url(segment)).json() == {"policy": {"fencing": "required"}}
+    expected = {"policy": {**DEFAULT_POLICY, "fencing": "required"}}
+    assert response.json() == expected
+    assert api.get(url(segment)).json() == expected
     change = ObjectChange.objects.get(object_uuid=segment.uuid)
     assert (change.user_name, change.changes) == ("noauth",
                                                  {"fencing": ["if_configured", "required"]})
 
 
+def test_a_put_changes_what_it_names(api):
+    segment = SegmentFactory(fencing="required")
+    response = api.put(url(segment), {"policy": {
+        "detection": False, "host_stale_seconds": 40, "max_down_percent": 30,
+        "max_down_hosts": 3, "probe_port": 22}})
+    assert response.json() == {"policy": {
+        "fencing": "required", "detection": False, "host_stale_seconds": 40,
+        "max_down_percent": 30, "max_down_hosts": 3, "probe_port": 22}}
+    response = api.put(url(segment), {"policy": {"max_down_hosts": None}})
+    assert response.json()["policy"]["max_down_hosts"] is None
+    assert response.json()["policy"]["max_down_percent"] == 30
+
+
 @pytest.mark.parametrize("body, field", [
     ({"policy": {"fencing": "sometimes"}}, "policy.fencing"),
     ({"policy": {"fencing": 1}}, "policy.fencing"),
-    ({"policy": {}}, "policy.fencing"),
+    ({"policy": {}}, "at least one of"),
     ({"policy": {"fencing": "off", "stonith": True}}, "policy.stonith"),
+    ({"policy": {"detection": "maybe"}}, "policy.detection"),
+    ({"policy": {"host_stale_seconds": 1}}, "policy.host_stale_seconds"),
+    ({"policy": {"max_down_percent": 101}}, "policy.max_down_percent"),
+    ({"policy": {"probe_port": 70000}}, "policy.probe_port"),
+    ({"policy": {"max_down_hosts": -1}}, "policy.max_down_hosts"),
 ])
 def test_bad_bodies_are_400(api, body, field):
     name, _, message = fault(api.put(url(SegmentFactory()), body))

@@ -1,5 +1,5 @@
 """Run the whole service in the foreground: web, the Celery workers (the
-engine's and the detector's) and Celery beat.
+engine's, the detector's and the webhooks') and Celery beat.
 
 Ctrl-C (or SIGTERM) stops them all; if one of them dies, the others are
 stopped too and the command exits non-zero.
@@ -70,6 +70,10 @@ class Command(BaseCommand):
             "detector": [python, "-m", "celery", "-A", "masakari_site", "worker",
                          "--loglevel", "INFO", "--concurrency", "1",
                          "-n", f"detector.{os.getpid()}@%h", "-Q", settings.DETECTION_QUEUE],
+            # Webhook deliveries: a slow receiver never holds an engine worker.
+            "webhooks": [python, "-m", "celery", "-A", "masakari_site", "worker",
+                         "--loglevel", "INFO", "--concurrency", "4",
+                         "-n", f"webhooks.{os.getpid()}@%h", "-Q", settings.WEBHOOK_QUEUE],
             "beat": [python, "-m", "celery", "-A", "masakari_site", "beat", "--loglevel", "INFO",
                      "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")],
         }
