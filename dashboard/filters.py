@@ -9,6 +9,7 @@ from dashboard.forms import api_choices
 from hosts.models import Health, Host, HostState, PowerDevice
 from notifications.models import Notification, NotificationStatus, NotificationType
 from segments.models import RecoveryMethod, Segment
+from webhooks.models import Delivery, DeliveryStatus
 
 ANY_YES_NO = [("", "any"), ("true", "yes"), ("false", "no")]
 
@@ -98,3 +99,13 @@ class NotificationFilter(django_filters.FilterSet):
     class Meta:
         model = Notification
         fields = ["type", "status", "host", "since", "until"]
+
+
+class DeliveryFilter(django_filters.FilterSet):
+    """An endpoint's delivery log."""
+
+    status = django_filters.ChoiceFilter(choices=DeliveryStatus.choices, empty_label="any")
+
+    class Meta:
+        model = Delivery
+        fields = ["status"]

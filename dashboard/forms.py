@@ -1,4 +1,4 @@
-"""Forms for segments, hosts, power devices, fencing and detection. They render
+"""Forms for segments, hosts, power devices, fencing, detection and webhooks. They render
 the fields; the checking is the API's own (its input serializers, and the power
 device checks of /ext/v1), so what the API refuses is refused here with the
 same words."""
@@ -12,11 +12,15 @@ from rest_framework import serializers
 from hosts.api.ext_serializers import ProbeInput
 from hosts.api.serializers import HostCreateInput
 from hosts.models import MAX_POWER_DEVICES, Host, PowerDevice, PowerDriver, ironic_names
+from masakari_site.exceptions import MasakariError
 from masakari_site.power import validate_device
 from notifications.api.ext_serializers import ConfirmInput
 from segments.api.ext_serializers import PolicyInput
 from segments.api.serializers import SegmentCreateInputV12
 from segments.models import FencingPolicy, RecoveryMethod, Segment
+from webhooks import services as webhook_services
+from webhooks.api.ext_serializers import WebhookInput
+from webhooks.models import ALL_EVENTS, EVENT_TYPE_PREFIX, MAX_URL_LENGTH, EventType
 
 
 def api_choices(choices: type[models.TextChoices]) -> list[tuple[str, str]]:
@@ -304,3 +308,72 @@ class PowerDevicesForm(forms.Form):
     @staticmethod
     def _field_name(driver: str, ironic: str) -> str:
         return {name: field for field, name in ironic_names(driver).items()}.get(ironic, ironic)
+
+
+# --- webhooks ----------------------------------------------------------------------
+
+def short_event_type(event_type: str) -> str:
+    """An event type as the README lists it: recovery.finished."""
+    return event_type.removeprefix(EVENT_TYPE_PREFIX)
+
+
+WEBHOOK_EVENT_CHOICES = [(ALL_EVENTS, "all events"),
+                         *((value, short_event_type(value)) for value in EventType.values)]
+
+
+def _service_check(check):
+    """A check of webhooks.services as a field's validator, in the service's words
+    (the API's serializer leaves these to the service)."""
+
+    def validate(value):
+        try:
+            return check(value)
+        except MasakariError as exc:
+            raise forms.ValidationError(exc.message) from None
+    return validate
+
+
+class WebhookForm(ApiValidatedForm):
+    """An endpoint's settings (its secret is rotated, never edited here)."""
+
+    api_input = WebhookInput
+    service_fields = ("url", "events", "description", "enabled")
+
+    url = forms.CharField(max_length=MAX_URL_LENGTH, label="URL",
+                          widget=forms.TextInput(attrs={"inputmode": "url"}),
+                          help_text="http:// or https://, called from the webhook workers' "
+                                    "network; redirects are not followed.")
+    events = forms.MultipleChoiceField(
+        choices=WEBHOOK_EVENT_CHOICES, initial=[ALL_EVENTS], widget=forms.CheckboxSelectMultiple,
+        help_text="\"all events\" alone, or the event types wanted (each "
+                  f"{EVENT_TYPE_PREFIX}…).")
+    description = forms.CharField(max_length=255, required=False, strip=False,
+                                  widget=forms.Textarea(attrs={"rows": 2}))
+    enabled = forms.BooleanField(required=False, initial=True,
+                                 help_text="A disabled endpoint gets no new events; its "
+                                           "pending deliveries end failed without a call.")
+
+    def clean_url(self) -> str:
+        return _service_check(webhook_services.check_url)(self.cleaned_data["url"])
+
+    def clean_events(self) -> list[str]:
+        return _service_check(webhook_services.check_events)(self.cleaned_data["events"])
+
+
+class NewWebhookForm(WebhookForm):
+    """A new endpoint; its signing secret is generated unless one is given."""
+
+    service_fields = ("url", "events", "description", "secret")
+
+    enabled = None
+    # Never rendered back: a refused form does not echo a typed secret.
+    secret = forms.CharField(
+        required=False, label="Signing secret",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text=f"Blank (usual): one is generated. Or Standard Webhooks' form, "
+                  f"{webhook_services.SECRET_PREFIX} + base64 of a 24-64 byte key. Shown "
+                  "once, after creating, and never again.")
+
+    def clean_secret(self) -> str | None:
+        secret = self.cleaned_data["secret"]
+        return _service_check(webhook_services.check_secret)(secret) if secret else None

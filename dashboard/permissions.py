@@ -36,6 +36,13 @@ RULES = {
     "detection_get": "masakari_ext:detection:get",
     "held_list": "masakari_ext:held:list",
     "held_release": "masakari_ext:held:release",
+    # Webhooks: the endpoints and their delivery logs.
+    "webhook_list": "masakari_ext:webhooks:list",
+    "webhook_get": "masakari_ext:webhooks:get",
+    "webhook_create": "masakari_ext:webhooks:create",
+    "webhook_update": "masakari_ext:webhooks:update",
+    "webhook_delete": "masakari_ext:webhooks:delete",
+    "webhook_deliveries": "masakari_ext:webhooks:deliveries",
 }
 
 

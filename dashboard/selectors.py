@@ -39,6 +39,7 @@ from notifications.models import (
 from recovery.detector import nova_configured
 from recovery.gates import DETECTION
 from segments.models import Segment
+from webhooks.models import Delivery, DeliveryStatus, Webhook
 
 PAGE_SIZE = 50
 OVERVIEW_SEGMENTS_PER_PAGE = 10
@@ -494,3 +495,19 @@ def overview(*, page: str | None, with_health: bool = False, with_held: bool = F
         retrying=lists[RETRYING], retrying_count=counts[RETRYING],
         held=held_recoveries() if with_held else HeldRecoveries(items=[], count=0),
     )
+
+
+# --- webhooks ---------------------------------------------------------------------
+
+def webhook_deliveries(*, webhook: Webhook) -> QuerySet[Delivery]:
+    """The endpoint's delivery log, newest first, each with its event (not the
+    event's data, which the log does not show)."""
+    return (webhook.deliveries.select_related("event").defer("event__data")
+            .order_by("-created_at", "-id"))
+
+
+def delivery_counts(*, webhook: Webhook) -> dict[str, int]:
+    """Its deliveries by status (every status, 0 when none); one query."""
+    counts = dict(webhook.deliveries.order_by().values_list("status")
+                  .annotate(count=Count("id")))
+    return {status: counts.get(status, 0) for status in DeliveryStatus.values}

@@ -38,4 +38,13 @@ urlpatterns = [
     path("notifications/<str:uuid>/release/", views.notification_release,
          name="notification-release"),
     path("held/release/", views.held_release_all, name="held-release-all"),
+    path("webhooks/", views.webhook_list, name="webhook-list"),
+    path("webhooks/new/", views.webhook_create, name="webhook-create"),
+    path("webhooks/<str:uuid>/", views.webhook_detail, name="webhook-detail"),
+    path("webhooks/<str:uuid>/edit/", views.webhook_edit, name="webhook-edit"),
+    path("webhooks/<str:uuid>/enabled/", views.webhook_enable, name="webhook-enable"),
+    path("webhooks/<str:uuid>/rotate-secret/", views.webhook_rotate_secret,
+         name="webhook-rotate-secret"),
+    path("webhooks/<str:uuid>/secret/", views.webhook_secret, name="webhook-secret"),
+    path("webhooks/<str:uuid>/delete/", views.webhook_delete, name="webhook-delete"),
 ]

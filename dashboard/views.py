@@ -5,26 +5,29 @@ message on the page."""
 import json
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from dashboard import banners, generic, permissions, selectors
-from dashboard.filters import HostFilter, NotificationFilter, SegmentFilter
+from dashboard.filters import DeliveryFilter, HostFilter, NotificationFilter, SegmentFilter
 from dashboard.forms import (
     ConfirmFencedForm,
     DetectionPolicyForm,
     FencingPolicyForm,
     HostForm,
     NewHostForm,
+    NewWebhookForm,
     PowerDevicesForm,
     ProbeForm,
     ReleaseAllForm,
     ReleaseForm,
     SegmentForm,
     StopRecoveryForm,
+    WebhookForm,
 )
 from dashboard.generic import dashboard_view
 from hosts import selectors as host_selectors
@@ -32,6 +35,7 @@ from hosts import services as host_services
 from hosts.models import Host
 from masakari_site.exceptions import Conflict, MasakariError
 from masakari_site.models import ObjectChange
+from masakari_site.secrets import decrypt, encrypt
 from notifications import services as notification_services
 from notifications.models import (
     ACTIVE_STATUSES,
@@ -43,6 +47,9 @@ from notifications.models import (
 )
 from segments import services as segment_services
 from segments.models import FencingPolicy
+from webhooks import selectors as webhook_selectors
+from webhooks import services as webhook_services
+from webhooks.models import Webhook
 
 # Polled by the page while a recovery runs (seconds).
 LIVE_REFRESH_SECONDS = 2
@@ -457,3 +464,133 @@ def held_release_all(request):
                           f"held {selectors.age_text(notification.held_at)}"
                           if notification.held_at else notification.rule_label}
                for notification in held.items])
+
+
+# --- webhooks ----------------------------------------------------------------------
+
+WEBHOOKS = generic.Resource(
+    noun="webhook", get=webhook_selectors.get_webhook,
+    list_url="dashboard:webhook-list", detail_url="dashboard:webhook-detail",
+    # Returns the endpoint and its secret: webhook_create shows the secret once.
+    create_service=webhook_services.create_webhook,
+    update_service=webhook_services.update_webhook,
+    delete_service=webhook_services.delete_webhook,
+)
+# The session holds a secret just made, encrypted, until the one page that shows it.
+NEW_SECRET_SESSION_KEY = "dashboard_webhook_new_secret"
+
+
+def _show_secret_once(request: HttpRequest, webhook: Webhook, secret: str) -> None:
+    request.session[NEW_SECRET_SESSION_KEY] = {"webhook": str(webhook.uuid),
+                                               "token": encrypt(secret)}
+
+
+def _secret_page(webhook: Webhook) -> str:
+    return reverse("dashboard:webhook-secret", args=[webhook.uuid])
+
+
+@require_GET
+@dashboard_view("webhook_list")
+def webhook_list(request):
+    return render(request, "dashboard/webhook_list.html",
+                  {"summaries": webhook_selectors.webhook_summaries()})
+
+
+@require_GET
+@dashboard_view("webhook_get")
+def webhook_detail(request, uuid):
+    webhook = WEBHOOKS.get(uuid=uuid)
+    context = {"webhook": webhook,
+               "changes": selectors.changes_for(object_type=webhook_services.OBJECT_TYPE,
+                                                uuid=webhook.uuid)}
+    if permissions.allowed(request, "webhook_deliveries"):
+        deliveries = DeliveryFilter(request.GET,
+                                    queryset=selectors.webhook_deliveries(webhook=webhook))
+        context.update(_list_context(request, deliveries),
+                       counts=selectors.delivery_counts(webhook=webhook))
+    return render(request, "dashboard/webhook_detail.html", context)
+
+
+def _create_webhook(request: HttpRequest, fields: dict) -> Webhook:
+    webhook, secret = WEBHOOKS.create(request.user, fields)
+    _show_secret_once(request, webhook, secret)
+    return webhook
+
+
+@require_http_methods(["GET", "POST"])
+@dashboard_view("webhook_create")
+def webhook_create(request):
+    form = NewWebhookForm(request.POST or None)
+    return generic.form_page(
+        request, form, save=lambda: _create_webhook(request, form.fields_for_service()),
+        saved=lambda webhook: f"Webhook {webhook.url} created.", then=_secret_page,
+        page=lambda: {"title": "New webhook", "submit": "Create webhook",
+                      "cancel_url": reverse(WEBHOOKS.list_url)},
+        template="dashboard/webhook_form.html")
+
+
+@require_http_methods(["GET", "POST"])
+@dashboard_view("webhook_update")
+def webhook_edit(request, uuid):
+    webhook = WEBHOOKS.get(uuid=uuid)
+    form = WebhookForm.for_object(webhook, data=request.POST or None)
+    return generic.form_page(
+        request, form,
+        save=lambda: WEBHOOKS.update(request.user, webhook, form.changes_for_service()),
+        saved=lambda saved: f"Webhook {saved.url} saved.", then=WEBHOOKS.detail,
+        page=lambda: {"title": f"Edit webhook {webhook.url}", "submit": "Save",
+                      "cancel_url": WEBHOOKS.detail(webhook)},
+        template="dashboard/webhook_form.html")
+
+
+webhook_enable = generic.toggle_view(
+    WEBHOOKS, field="enabled",
+    done=lambda webhook, enabled: f"Webhook {webhook.url} "
+                                  f"{'enabled' if enabled else 'disabled'}.")
+
+
+def _rotate_secret(request: HttpRequest, webhook: Webhook) -> None:
+    secret = webhook_services.generate_secret()
+    WEBHOOKS.update(request.user, webhook, {"secret": secret})
+    _show_secret_once(request, webhook, secret)
+
+
+@require_http_methods(["GET", "POST"])
+@dashboard_view("webhook_update")
+def webhook_rotate_secret(request, uuid):
+    webhook = WEBHOOKS.get(uuid=uuid)
+    return generic.confirm_page(
+        request, question=f"Rotate the signing secret of {webhook.url}?",
+        consequence="A new secret is generated and shown once. Every try from now on, "
+                    "retries of earlier events included, is signed with it: the receiver "
+                    "must be given it, and signatures made with the old one stop.",
+        button="Rotate secret", change=lambda _: _rotate_secret(request, webhook),
+        done=lambda _: f"New signing secret of {webhook.url} made.",
+        then=_secret_page(webhook), back=WEBHOOKS.detail(webhook))
+
+
+@require_GET
+@dashboard_view("webhook_get")
+def webhook_secret(request, uuid):
+    """The secret just made for the endpoint (created or rotated), this once:
+    showing it takes it out of the session."""
+    webhook = WEBHOOKS.get(uuid=uuid)
+    kept = request.session.get(NEW_SECRET_SESSION_KEY)
+    if not kept or kept["webhook"] != str(webhook.uuid):
+        messages.info(request, "A signing secret is shown once, when it is made, and never "
+                               "again. Rotate it to make a new one.")
+        return redirect(WEBHOOKS.detail(webhook))
+    del request.session[NEW_SECRET_SESSION_KEY]
+    return render(request, "dashboard/webhook_secret.html",
+                  {"webhook": webhook, "secret": decrypt(kept["token"])})
+
+
+webhook_delete = generic.confirm_view(
+    action="webhook_delete", get=WEBHOOKS.get,
+    question=lambda webhook: f"Delete webhook {webhook.url}?",
+    consequence=lambda webhook: "It gets no more events, its pending deliveries end "
+                                "failed without a call, and its secret is forgotten.",
+    button="Delete webhook",
+    change=lambda actor, webhook, _: WEBHOOKS.delete(actor, webhook),
+    done=lambda webhook: f"Webhook {webhook.url} deleted.",
+    then=lambda _: reverse(WEBHOOKS.list_url), back=WEBHOOKS.detail)

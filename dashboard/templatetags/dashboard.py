@@ -5,9 +5,11 @@ from datetime import datetime
 from django import template
 
 from dashboard import selectors
+from dashboard.forms import short_event_type
 from hosts.models import Health, Host, HostHealth, HostState
 from notifications.models import HoldRule
 from segments.models import Segment
+from webhooks.models import ALL_EVENTS
 
 register = template.Library()
 
@@ -84,3 +86,17 @@ def evidence_items(evidence: dict, show_power_errors: bool) -> list[tuple[str, s
             value = "yes"
         items.append((words, str(value).replace("_", " ")))
     return items
+
+
+@register.filter
+def event_type(value: str) -> str:
+    """A webhook event type as the README lists it: recovery.finished."""
+    return short_event_type(value)
+
+
+@register.filter
+def webhook_events(events: list[str]) -> str:
+    """An endpoint's event filter in words: "all events" or the types it wants."""
+    if ALL_EVENTS in events:
+        return "all events"
+    return ", ".join(short_event_type(value) for value in events)
