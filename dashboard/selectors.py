@@ -36,6 +36,14 @@ from notifications.models import (
     RecoveryStep,
     VMove,
 )
+from notifications.selectors import (
+    DURATION_LABELS,
+    StepTiming,
+    Timeline,
+    VMoveTiming,
+    build_timeline,
+    detection_evidence,
+)
 from recovery.detector import nova_configured
 from recovery.gates import DETECTION
 from segments.models import Segment
@@ -511,3 +519,69 @@ def delivery_counts(*, webhook: Webhook) -> dict[str, int]:
     counts = dict(webhook.deliveries.order_by().values_list("status")
                   .annotate(count=Count("id")))
     return {status: counts.get(status, 0) for status in DeliveryStatus.values}
+
+
+# --- recovery timeline ---------------------------------------------------------------
+
+def seconds_text(seconds: float | None, *, signed: bool = False) -> str:
+    """12.3 → "12.3 s", 192.4 → "3 min 12.4 s"; "+12.3 s" when `signed`; "—" for None."""
+    if seconds is None:
+        return "—"
+    sign = "−" if seconds < 0 else "+" if signed else ""
+    minutes, rest = divmod(abs(seconds), 60)
+    text = f"{int(minutes)} min {rest:.1f} s" if minutes else f"{rest:.1f} s"
+    return f"{sign}{text}"
+
+
+# Only host failures are held, fenced or move instances: other pages leave these out.
+HOST_FAILURE_DURATIONS = ("held", "fence", "accept_to_first_evacuation",
+                          "accept_to_all_settled")
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """A moment of the timeline and how long after the notification was accepted."""
+
+    label: str
+    at: datetime | None
+    since_accepted: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    timeline: Timeline
+    stages: list[TimelineRow]
+    durations: list[tuple[str, str]]  # (label, "12.3 s")
+    # (vmove, its start from accepted, its end from accepted, its duration)
+    vmoves: list[tuple[VMoveTiming, str, str, str]]
+    steps: list[tuple[StepTiming, str, str]]  # (step, first message, last change) from accepted
+
+
+def notification_timeline(*, notification: Notification, vmoves: list[VMove],
+                          fence_records: list[FenceRecord], holds: list[Hold]) -> TimelinePage:
+    """The notification's timeline (notifications.selectors.build_timeline) from
+    the rows its page read already (`recovery_steps` prefetched with their
+    events); one query more for the detector's notifications (its evidence)."""
+    host_failure = notification.type == NotificationType.COMPUTE_HOST
+    timeline = build_timeline(notification, holds=holds, fence_records=fence_records,
+                              vmoves=vmoves, steps=notification.recovery_steps.all(),
+                              evidence=detection_evidence(notification))
+
+    def offset(moment: datetime | None) -> str:
+        if moment is None:
+            return "—"
+        return seconds_text((moment - timeline.accepted_at).total_seconds(), signed=True)
+
+    return TimelinePage(
+        timeline=timeline,
+        stages=[TimelineRow(label=stage.label, at=stage.at, since_accepted=offset(stage.at),
+                            detail=stage.detail) for stage in timeline.stages],
+        durations=[(DURATION_LABELS[key], seconds_text(value))
+                   for key, value in timeline.durations.items()
+                   if host_failure or key not in HOST_FAILURE_DURATIONS],
+        vmoves=[(vmove, offset(vmove.start), offset(vmove.end), seconds_text(vmove.duration))
+                for vmove in timeline.vmoves],
+        steps=[(step, offset(step.first_event_at), offset(step.updated_at))
+               for step in timeline.steps],
+    )

@@ -335,6 +335,7 @@ def _notification_live_context(uuid: str) -> dict:
 def notification_detail(request, uuid):
     context = _notification_live_context(uuid)
     notification = context["notification"]
+    holds = selectors.holds(notification=notification)
     return render(request, "dashboard/notification_detail.html", {
         **context, "host": selectors.source_host(notification=notification),
         "payload": json.dumps(notification.payload),
@@ -345,7 +346,10 @@ def notification_detail(request, uuid):
         "confirm_form": ConfirmFencedForm(),
         "stop_form": StopRecoveryForm(auto_id="stop_%s"),
         "release_form": ReleaseForm(auto_id="release_%s"),
-        "holds": selectors.holds(notification=notification),
+        "holds": holds,
+        "timeline": selectors.notification_timeline(
+            notification=notification, vmoves=context["vmoves"],
+            fence_records=context["fence_records"], holds=holds),
     })
 
 

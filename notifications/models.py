@@ -62,6 +62,9 @@ class Notification(SoftDeleteModel):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     # When a worker first started recovering it (past the storm gates).
     started_at = models.DateTimeField(null=True, blank=True)
+    # When its end state was last written: finished, failed, ignored, cancelled,
+    # or an attempt that ended in error (a retry ends it again).
+    ended_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(SoftDeleteModel.Meta):
         indexes = [

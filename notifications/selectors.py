@@ -1,8 +1,13 @@
 import uuid
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Min, Prefetch, QuerySet
 
+from hosts.models import Health, HealthChange
 from masakari_site.api.listing import ListParams, paginate
 from masakari_site.exceptions import Invalid
 from masakari_site.filters import apply_filters
@@ -10,6 +15,8 @@ from masakari_site.selectors import get_by_uuid
 from notifications.filters import NotificationFilterSet, VMoveFilterSet
 from notifications.models import (
     UNDER_RECOVERY_STATUSES,
+    FenceKind,
+    FenceRecord,
     Hold,
     HoldRule,
     Notification,
@@ -17,6 +24,7 @@ from notifications.models import (
     NotificationType,
     RecoveryStep,
     VMove,
+    VMoveStatus,
 )
 
 NOTIFICATION_SORT_FIELDS = {
@@ -136,3 +144,220 @@ def held_recoveries(*, segment_uuid: uuid.UUID | None = None) -> list[HeldRecove
     return [HeldRecovery(notification=notification,
                          hold=notification.open_holds[0] if notification.open_holds else None)
             for notification in held.order_by("generated_time", "id")]
+
+
+# --- recovery timeline --------------------------------------------------------------
+
+# The detector's notifications say so in their payload (recovery.detector.ORIGIN).
+DETECTOR_ORIGIN = "masakari-detector"
+
+# The stages in the order a recovery goes through them; a timeline lists those
+# that happened in this order (a rig test checks their times follow it too).
+STAGE_ORDER = ("reported", "detected", "accepted", "held", "released", "started", "fenced",
+               "first_evacuation", "all_settled", "ended")
+STAGE_LABELS = {
+    "reported": "Failure reported",
+    "detected": "Failure detected",
+    "accepted": "Accepted",
+    "held": "Held by a storm gate",
+    "released": "Released",
+    "started": "Recovery started",
+    "fenced": "Host fenced",
+    "first_evacuation": "First evacuation call",
+    "all_settled": "All instances settled",
+    "ended": "Ended",
+}
+ENDED_LABELS = {
+    NotificationStatus.FINISHED: "Finished",
+    NotificationStatus.FAILED: "Failed",
+    NotificationStatus.IGNORED: "Ignored",
+    NotificationStatus.CANCELLED: "Cancelled",
+    NotificationStatus.ERROR: "Attempt ended in error",
+}
+# The durations a timeline computes, in seconds, in this order.
+DURATION_LABELS = {
+    "detect_to_accept": "Reported or detected → accepted",
+    "accept_to_start": "Accepted → started",
+    "held": "Held → released",
+    "fence": "Fencing (power-off asked → confirmed off)",
+    "accept_to_first_evacuation": "Accepted → first evacuation call",
+    "accept_to_all_settled": "Accepted → all instances settled",
+    "total": "Total (reported or detected → ended)",
+}
+DURATION_KEYS = tuple(DURATION_LABELS)
+UNSETTLED_VMOVES = (VMoveStatus.PENDING, VMoveStatus.ONGOING)
+
+
+class Stage(NamedTuple):
+    key: str
+    label: str
+    at: datetime
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class VMoveTiming:
+    instance_uuid: uuid.UUID
+    instance_name: str
+    status: str
+    dest_host: str | None
+    start: datetime | None
+    end: datetime | None
+
+    @property
+    def duration(self) -> float | None:
+        return _seconds(self.start, self.end)
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    """A workflow step: planned (`created_at`), its first message, its last change."""
+
+    name: str
+    state: str
+    created_at: datetime
+    first_event_at: datetime | None
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """When each stage of a recovery happened, how long the main ones took, and
+    each instance move and workflow step with its times."""
+
+    notification: Notification
+    stages: list[Stage]
+    durations: dict[str, float | None]
+    vmoves: list[VMoveTiming]
+    steps: list[StepTiming]
+
+    def at(self, key: str) -> datetime | None:
+        return next((stage.at for stage in self.stages if stage.key == key), None)
+
+    @property
+    def accepted_at(self) -> datetime:
+        return self.notification.created_at
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return None if start is None or end is None else (end - start).total_seconds()
+
+
+def detection_evidence(notification: Notification) -> HealthChange | None:
+    """The host's change to `down` or `fenced` that made the detector report the
+    notification (None for a monitor's). One query, for the detector's only."""
+    if notification.payload.get("origin") != DETECTOR_ORIGIN:
+        return None
+    return HealthChange.objects.filter(
+        host__uuid=notification.source_host_uuid, state__in=(Health.DOWN, Health.FENCED),
+        at__lte=notification.generated_time,
+    ).order_by("-at", "-id").first()
+
+
+def _vmove_name(vmove: VMove) -> str:
+    return vmove.instance_name or str(vmove.instance_uuid)
+
+
+def _fence_detail(record: FenceRecord) -> str:
+    if record.kind == FenceKind.OPERATOR:
+        return f"confirmed off by {record.actor_name}: {record.reason}"
+    return f"powered off through device {record.device_position} ({record.driver} " \
+           f"{record.address})"
+
+
+def build_timeline(notification: Notification, *, holds: Iterable[Hold],
+                   fence_records: Iterable[FenceRecord], vmoves: Iterable[VMove],
+                   steps: Iterable[RecoveryStep], evidence: HealthChange | None
+                   ) -> Timeline:
+    """The timeline from rows read already (no query): the notification's holds,
+    fence records, vmoves and steps (each step's `first_event_at` if known:
+    annotated, or its events prefetched), and the detector's evidence."""
+    holds = sorted(holds, key=lambda hold: (hold.held_at, hold.id))
+    fenced = next((record for record in sorted(fence_records, key=lambda r: (r.created_at, r.id))
+                   if record.confirmed and record.confirmed_at), None)
+    vmoves = sorted(vmoves, key=lambda vmove: (vmove.start_time is None, vmove.start_time,
+                                               vmove.id))
+    stages = []
+    if notification.payload.get("origin") == DETECTOR_ORIGIN:
+        detail = evidence.message if evidence else str(notification.payload.get("evidence", ""))
+        stages.append(Stage("detected", STAGE_LABELS["detected"], notification.generated_time,
+                            detail))
+    else:
+        stages.append(Stage("reported", STAGE_LABELS["reported"], notification.generated_time,
+                            "the monitor's generated_time"))
+    stages.append(Stage("accepted", STAGE_LABELS["accepted"], notification.created_at,
+                        f"{notification.type} notification stored"))
+    if holds:
+        first, last = holds[0], holds[-1]
+        stages.append(Stage("held", STAGE_LABELS["held"], first.held_at,
+                            f"{first.rule}: {first.message}"))
+        if last.released_at:
+            stages.append(Stage("released", STAGE_LABELS["released"], last.released_at,
+                                f"by {last.released_by}: {last.release_reason}"))
+    if notification.started_at:
+        stages.append(Stage("started", STAGE_LABELS["started"], notification.started_at,
+                            f"{notification.attempts} attempt(s)"))
+    if fenced:
+        stages.append(Stage("fenced", STAGE_LABELS["fenced"], fenced.confirmed_at,
+                            _fence_detail(fenced)))
+    started = [vmove for vmove in vmoves if vmove.start_time]
+    if started:
+        first_move = min(started, key=lambda vmove: vmove.start_time)
+        stages.append(Stage("first_evacuation", STAGE_LABELS["first_evacuation"],
+                            first_move.start_time, _vmove_name(first_move)))
+    ended_moves = [vmove for vmove in vmoves if vmove.end_time]
+    if ended_moves and not any(vmove.status in UNSETTLED_VMOVES for vmove in vmoves):
+        counts = Counter(vmove.status for vmove in vmoves)
+        stages.append(Stage("all_settled", STAGE_LABELS["all_settled"],
+                            max(vmove.end_time for vmove in ended_moves),
+                            ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))))
+    if notification.status in ENDED_LABELS:
+        # Rows ended before ended_at existed (or by a path not writing it)
+        # ended at their last change.
+        stages.append(Stage("ended", ENDED_LABELS[notification.status],
+                            notification.ended_at or notification.updated_at or
+                            notification.created_at,
+                            notification.message or notification.status))
+    at = {stage.key: stage.at for stage in stages}
+    reported = at.get("detected") or at.get("reported")
+    accepted = at["accepted"]
+    durations = {
+        "detect_to_accept": _seconds(reported, accepted),
+        "accept_to_start": _seconds(accepted, at.get("started")),
+        "held": _seconds(at.get("held"), at.get("released")),
+        "fence": _seconds(fenced.started_at, fenced.confirmed_at) if fenced else None,
+        "accept_to_first_evacuation": _seconds(accepted, at.get("first_evacuation")),
+        "accept_to_all_settled": _seconds(accepted, at.get("all_settled")),
+        "total": _seconds(reported, at.get("ended")),
+    }
+    return Timeline(
+        notification=notification, stages=stages, durations=durations,
+        vmoves=[VMoveTiming(instance_uuid=vmove.instance_uuid,
+                            instance_name=vmove.instance_name, status=vmove.status,
+                            dest_host=vmove.dest_host, start=vmove.start_time,
+                            end=vmove.end_time) for vmove in vmoves],
+        steps=[StepTiming(name=step.name, state=step.state, created_at=step.created_at,
+                          first_event_at=_first_event_at(step), updated_at=step.updated_at)
+               for step in steps],
+    )
+
+
+def _first_event_at(step: RecoveryStep) -> datetime | None:
+    if hasattr(step, "first_event_at"):
+        return step.first_event_at
+    return min((event.timestamp for event in step.events.all()), default=None)
+
+
+def recovery_timeline(notification: Notification) -> Timeline:
+    """The notification's recovery stage by stage (build_timeline): at most five
+    queries, whatever its number of vmoves, steps or holds."""
+    host_failure = notification.type == NotificationType.COMPUTE_HOST
+    return build_timeline(
+        notification,
+        holds=list(notification.holds.all()) if host_failure else [],
+        fence_records=list(notification.fence_records.all()) if host_failure else [],
+        vmoves=list(notification.vmoves.all()) if host_failure else [],
+        steps=list(notification.recovery_steps.annotate(
+            first_event_at=Min("events__timestamp"))),
+        evidence=detection_evidence(notification),
+    )

@@ -162,11 +162,12 @@ def cancel_notification(*, actor: Actor, notification: Notification, reason: str
     more is done for it, so the host can be put on maintenance or its segment
     changed. A running recovery is not interrupted: wait for its attempt to end.
     """
+    now = timezone.now()
     cancelled = Notification.objects.filter(
         pk=notification.pk, status__in=(NotificationStatus.NEW, NotificationStatus.ERROR,
                                          NotificationStatus.HELD),
-    ).update(status=NotificationStatus.CANCELLED, next_attempt_at=None, updated_at=timezone.now(),
-             message=f"{notification.message or ''} Recovery stopped by "
+    ).update(status=NotificationStatus.CANCELLED, next_attempt_at=None, updated_at=now,
+             ended_at=now, message=f"{notification.message or ''} Recovery stopped by "
                      f"{actor_name(actor)}: {reason}".strip())
     if not cancelled:
         raise Conflict(f"Notification {notification.notification_uuid} is "

@@ -131,7 +131,7 @@ def _merge_into_covering_recovery(notification: Notification, *, claimable: Q,
                f"({covering.status}).")
     merged = Notification.objects.filter(claimable, pk=notification.pk).update(
         status=NotificationStatus.IGNORED, message=message, next_attempt_at=None,
-        lease_expires_at=None, updated_at=now)
+        lease_expires_at=None, updated_at=now, ended_at=now)
     if merged:
         log.info("Notification %s: %s", notification.notification_uuid, message)
     return bool(merged)
@@ -199,7 +199,8 @@ def end_notification(*, notification: Notification, lease: Lease, outcome: Outco
             next_attempt_at = timezone.now() + retry_delay(attempts=attempts)
             message = (f"{message} Attempt {attempts} of {budget}; the next one is due at "
                        f"{next_attempt_at:%Y-%m-%d %H:%M:%S} UTC.")
-    written = lease.release(status=status, message=message, next_attempt_at=next_attempt_at)
+    written = lease.release(status=status, message=message, next_attempt_at=next_attempt_at,
+                            ended_at=timezone.now())
     if written:
         log.info("Notification %s ended %s: %s", notification.notification_uuid, status,
                  message)
@@ -233,9 +234,10 @@ def _fail(notification: Notification, *, from_status: str, message: str,
     rows = Notification.objects.filter(pk=notification.pk, status=from_status)
     if extra is not None:
         rows = rows.filter(extra)
+    now = timezone.now()
     failed = bool(rows.update(status=NotificationStatus.FAILED, message=message,
                               lease_expires_at=None, next_attempt_at=None,
-                              updated_at=timezone.now()))
+                              updated_at=now, ended_at=now))
     if failed:
         publish_end(notification, status=NotificationStatus.FAILED, message=message)
     return failed

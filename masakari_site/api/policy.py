@@ -46,7 +46,8 @@ DEFAULT_RULES: dict[str, str] = {
     **_admin_only("masakari_ext", {
         "power": ("get", "update", "delete", "check"),
         "policy": ("get", "update"),
-        "notifications": ("confirm_fenced", "cancel"),
+        # `timeline`: when each stage of a recovery happened.
+        "notifications": ("confirm_fenced", "cancel", "timeline"),
         # Detection: a host's health and probe, the detector's state, and the
         # host recoveries its storm gates hold.
         "health": ("get",),

@@ -1,7 +1,8 @@
 """/ext/v1/notifications/{notification_uuid}/…: an operator confirms a failed
 host is off (confirm-fenced), so that its recovery goes on without a power-off
 by the engine, stops a recovery (cancel), or releases one a storm gate holds
-(release); /ext/v1/held-recoveries: the held ones, and releasing them all."""
+(release), or reads when each stage of its recovery happened (timeline);
+/ext/v1/held-recoveries: the held ones, and releasing them all."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -13,6 +14,7 @@ from notifications import services
 from notifications.api.ext_serializers import (
     HELD_SCHEMA,
     RELEASED_SCHEMA,
+    TIMELINE_SCHEMA,
     CancelBody,
     ConfirmFencedBody,
     FenceRecordBody,
@@ -20,8 +22,9 @@ from notifications.api.ext_serializers import (
     ReleaseBody,
     held_body,
     released_body,
+    timeline_body,
 )
-from notifications.selectors import get_notification, held_recoveries
+from notifications.selectors import get_notification, held_recoveries, recovery_timeline
 
 HELD_RULE = "masakari_ext:held:%s"
 
@@ -96,3 +99,19 @@ class HeldRecoveriesViewSet(ExtViewSet):
         held = [item.notification for item in held_recoveries()]
         released = services.release_held(actor=request.user, notifications=held, reason=reason)
         return Response(released_body(released), status=status.HTTP_202_ACCEPTED)
+
+
+class TimelineViewSet(ExtViewSet):
+    """When each stage of the notification's recovery happened: the failure
+    reported (the monitor's generated_time) or detected (with the detector's
+    evidence), accepted, held and released by a storm gate, started, the host
+    fenced, the first evacuation call, all instances settled, ended; the
+    durations between them in seconds, and each instance move and workflow
+    step with its times. Only the stages that happened are listed."""
+
+    policy_rules = {"retrieve": "masakari_ext:notifications:timeline"}
+
+    @extend_schema(responses={200: TIMELINE_SCHEMA})
+    def retrieve(self, request, notification_uuid):
+        notification = get_notification(uuid=notification_uuid)
+        return Response(timeline_body(recovery_timeline(notification)))

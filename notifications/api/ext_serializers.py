@@ -1,5 +1,6 @@
 """/ext/v1 bodies of a notification: an operator's confirmation of fencing and the
-fence records, stopping a recovery, and the recoveries storm gates hold."""
+fence records, stopping a recovery, the recoveries storm gates hold, and a
+recovery's timeline."""
 
 from rest_framework import serializers
 
@@ -11,8 +12,21 @@ from masakari_site.api.serializers import (
     envelope,
     validate_description,
 )
-from notifications.models import FenceRecord, HoldRule, Notification, NotificationType
-from notifications.selectors import HeldRecovery
+from notifications.models import (
+    FenceRecord,
+    HoldRule,
+    Notification,
+    NotificationStatus,
+    NotificationType,
+    RecoveryStepState,
+    VMoveStatus,
+)
+from notifications.selectors import (
+    DURATION_LABELS,
+    STAGE_ORDER,
+    HeldRecovery,
+    Timeline,
+)
 
 
 class FenceRecordSerializer(ResourceSerializer):
@@ -100,3 +114,81 @@ RELEASED_SCHEMA = {
                   "required": list(_RELEASED_PROPERTIES), "additionalProperties": False}}},
     "required": ["released"], "additionalProperties": False,
 }
+
+
+# --- recovery timeline ---------------------------------------------------------------
+
+def _stamp(value) -> str | None:
+    return None if value is None else _TIMESTAMP.to_representation(value)
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
+
+
+def timeline_body(timeline: Timeline) -> dict:
+    notification = timeline.notification
+    accepted = timeline.accepted_at
+    return {"timeline": {
+        "notification_uuid": str(notification.notification_uuid),
+        "type": notification.type,
+        "status": notification.status,
+        "stages": [{"stage": stage.key, "label": stage.label, "at": _stamp(stage.at),
+                    "since_accepted": _rounded((stage.at - accepted).total_seconds()),
+                    "detail": stage.detail} for stage in timeline.stages],
+        "durations": {key: _rounded(value) for key, value in timeline.durations.items()},
+        "vmoves": [{"instance_uuid": str(vmove.instance_uuid),
+                    "instance_name": vmove.instance_name, "status": vmove.status,
+                    "dest_host": vmove.dest_host, "start_time": _stamp(vmove.start),
+                    "end_time": _stamp(vmove.end), "duration": _rounded(vmove.duration)}
+                   for vmove in timeline.vmoves],
+        "steps": [{"name": step.name, "state": step.state,
+                   "created_at": _stamp(step.created_at),
+                   "first_event_at": _stamp(step.first_event_at),
+                   "updated_at": _stamp(step.updated_at)} for step in timeline.steps],
+    }}
+
+
+def _object(properties: dict, description: str = "") -> dict:
+    schema = {"type": "object", "properties": properties, "required": list(properties),
+              "additionalProperties": False}
+    return {**schema, "description": description} if description else schema
+
+
+_SECONDS = {"type": "number", "nullable": True, "description": "Seconds; null: not (yet) both."}
+_MAYBE_TIMESTAMP = {**TIMESTAMP_SCHEMA, "nullable": True}
+_STAGE = _object({
+    "stage": {"type": "string", "enum": list(STAGE_ORDER)},
+    "label": {"type": "string"},
+    "at": TIMESTAMP_SCHEMA,
+    "since_accepted": {"type": "number", "description": "Seconds from `accepted` (negative "
+                                                        "before it)."},
+    "detail": {"type": "string"},
+})
+_VMOVE = _object({
+    "instance_uuid": _UUID, "instance_name": {"type": "string"},
+    "status": {"type": "string", "enum": VMoveStatus.values},
+    "dest_host": {"type": "string", "nullable": True},
+    "start_time": _MAYBE_TIMESTAMP, "end_time": _MAYBE_TIMESTAMP,
+    "duration": {**_SECONDS, "description": "end_time - start_time, in seconds."},
+})
+_STEP = _object({
+    "name": {"type": "string"},
+    "state": {"type": "string", "enum": RecoveryStepState.values},
+    "created_at": {**TIMESTAMP_SCHEMA, "description": "When the workflow planned it."},
+    "first_event_at": {**_MAYBE_TIMESTAMP, "description": "Its first progress message."},
+    "updated_at": {**_MAYBE_TIMESTAMP, "description": "Its last change."},
+})
+TIMELINE_SCHEMA = _object({"timeline": _object({
+    "notification_uuid": _UUID,
+    "type": {"type": "string", "enum": NotificationType.values},
+    "status": {"type": "string", "enum": NotificationStatus.values},
+    "stages": {"type": "array", "items": _STAGE,
+               "description": "The stages that happened, in the order a recovery goes "
+                             "through them: " + ", ".join(STAGE_ORDER) + "."},
+    "durations": _object({key: {**_SECONDS, "description": f"{label}."}
+                          for key, label in DURATION_LABELS.items()},
+                         "Seconds; null where a stage it needs was not reached."),
+    "vmoves": {"type": "array", "items": _VMOVE, "description": "By start time."},
+    "steps": {"type": "array", "items": _STEP, "description": "The workflow's steps."},
+})})

@@ -5,6 +5,7 @@ from notifications.api.ext import (
     ConfirmFencedViewSet,
     HeldRecoveriesViewSet,
     ReleaseViewSet,
+    TimelineViewSet,
 )
 
 urlpatterns = [
@@ -14,6 +15,8 @@ urlpatterns = [
          CancelViewSet.as_view({"post": "create"}), name="ext-cancel-notification"),
     path("notifications/<str:notification_uuid>/release",
          ReleaseViewSet.as_view({"post": "create"}), name="ext-release-notification"),
+    path("notifications/<str:notification_uuid>/timeline",
+         TimelineViewSet.as_view({"get": "retrieve"}), name="ext-notification-timeline"),
     path("held-recoveries", HeldRecoveriesViewSet.as_view({"get": "list"}),
          name="ext-held-recoveries"),
     path("held-recoveries/release", HeldRecoveriesViewSet.as_view({"post": "release"}),
