@@ -341,14 +341,13 @@ HEALTH_EVENTS = {Health.SUSPECT: EventType.HOST_SUSPECT, Health.DOWN: EventType.
 @transaction.atomic
 def save_health(*, changed: list[HostHealth], transitions: list[HealthChange]) -> None:
     """The detector's verdicts (an observation, not a change of settings: not in
-    the change log): rows that changed, and a history row per state change.
-    New rows are created; existing ones updated in one statement."""
-    created = [health for health in changed if health.pk is None]
-    if created:
-        HostHealth.objects.bulk_create(created)
-    updated = [health for health in changed if health.pk is not None]
-    if updated:
-        HostHealth.objects.bulk_update(updated, HEALTH_FIELDS)
+    the change log): rows that changed (new or not, in one statement), and a
+    history row per state change."""
+    if changed:
+        # One INSERT … ON CONFLICT (host) DO UPDATE for new and changed rows:
+        # bulk_update's CASE per row and field cost ~1.5 s of CPU for 500 rows.
+        HostHealth.objects.bulk_create(changed, update_conflicts=True, unique_fields=["host"],
+                                       update_fields=list(HEALTH_FIELDS))
     if transitions:
         HealthChange.objects.bulk_create(transitions)
     for change in transitions:

@@ -355,7 +355,8 @@ def get_watch_nova() -> Nova:
             try:
                 _watch_client = Nova(open_compute(timeout=settings.DETECTION_CALL_TIMEOUT),
                                      retries=0)
-            except sdk_exceptions.SDKException as exc:
+            except (sdk_exceptions.SDKException, ks_exceptions.ClientException) as exc:
+                # Keystone unreachable is Nova unreachable, for the detector.
                 raise NovaError(f"Cannot connect to Nova: {exc}") from exc
         return _watch_client
 

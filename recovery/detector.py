@@ -245,7 +245,8 @@ def detect(*, now: datetime | None = None) -> dict:
         decision = decide(signals)
         if decision.health != previous:
             health.state, health.since = decision.health, now
-            transitions.append(_transition(health, previous, decision, signals, now=now))
+            transitions.append(_transition(host, health, previous, decision, signals,
+                                           now=now))
         health.message = decision.reason
         if health.pk is None or before != {name: getattr(health, name)
                                            for name in _SIGNAL_FIELDS}:
@@ -305,9 +306,9 @@ def _signals(health: HostHealth, reading: Reading, services: dict | None, recove
     )
 
 
-def _transition(health: HostHealth, previous: str, decision: Decision, signals: Signals, *,
-                now: datetime) -> HealthChange:
-    return HealthChange(host=health.host, state=decision.health, previous=previous, at=now,
+def _transition(host: Host, health: HostHealth, previous: str, decision: Decision,
+                signals: Signals, *, now: datetime) -> HealthChange:
+    return HealthChange(host=host, state=decision.health, previous=previous, at=now,
                         message=decision.reason, evidence={
                             "nova": signals.nova_detail, "power": signals.power.value,
                             "power_error": health.power_error, "probe": signals.probe,

@@ -5,6 +5,7 @@ They are created once with their defaults; an operator's edits in the admin
 """
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 PERIODIC_TASKS = {
@@ -32,14 +33,20 @@ EXPIRE_SECONDS = {"recovery.detect_failures": settings.DETECTION_INTERVAL}
 
 
 def install_periodic_tasks() -> list[tuple[str, bool]]:
+    """Safe to run on several machines at once: a schedule two of them created
+    together is used, not refused (IntervalSchedule has no unique constraint),
+    and a task another created first is kept."""
     results = []
     for name, (task, seconds) in PERIODIC_TASKS.items():
-        schedule, _ = IntervalSchedule.objects.get_or_create(
-            every=seconds, period=IntervalSchedule.SECONDS
-        )
-        _, created = PeriodicTask.objects.get_or_create(
-            name=name, defaults={"task": task, "interval": schedule,
-                                 "expire_seconds": EXPIRE_SECONDS.get(task)}
-        )
+        every = {"every": seconds, "period": IntervalSchedule.SECONDS}
+        schedule = (IntervalSchedule.objects.filter(**every).order_by("pk").first()
+                    or IntervalSchedule.objects.create(**every))
+        try:
+            with transaction.atomic():
+                _, created = PeriodicTask.objects.get_or_create(
+                    name=name, defaults={"task": task, "interval": schedule,
+                                         "expire_seconds": EXPIRE_SECONDS.get(task)})
+        except IntegrityError:  # created by another process meanwhile
+            created = False
         results.append((name, created))
     return results

@@ -341,3 +341,18 @@ def test_the_command_runs_one_pass(watched, settings, capsys):
     assert '"hosts": 3' in capsys.readouterr().out
     call_command("detect_failures")
     assert "Another process ran this interval's pass" in capsys.readouterr().out
+
+
+def test_keystone_unreachable_is_nova_unreachable(watched, monkeypatch):
+    from keystoneauth1 import exceptions as ks_exceptions
+
+    from masakari_site import nova
+
+    def timeout(**_):
+        raise ks_exceptions.ConnectTimeout("Request to .../v3/auth/tokens timed out")
+
+    nova.forget_nova()
+    monkeypatch.setattr(nova, "open_compute", timeout)
+    result = detector.detect(now=at(0))
+    assert result["isolated"] and "auth/tokens timed out" in result["isolation"]
+    assert not reported()
