@@ -25,6 +25,9 @@ T = TypeVar("T")
 COMPUTE_BINARY = "nova-compute"
 # Evacuation records that did not (and will not) move the instance.
 EVACUATION_ENDED_IN_FAILURE = ("error", "failed", "cancelled")
+# Evacuation records of an instance rebuilt on its new host ("completed" once
+# the failed host's nova-compute has come back and cleaned up).
+EVACUATION_DONE = ("done", "completed")
 # Nova's clock against ours, when looking for an evacuation a call started.
 EVACUATION_CLOCK_MARGIN = timedelta(seconds=5)
 
@@ -56,6 +59,33 @@ class Server:
     # time, which tells a new fault from one the instance already had.
     fault_message: str | None = None
     fault_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Evacuation:
+    """One of Nova's evacuation records (os-migrations) of an instance.
+
+    Nova marks it `done` only once the instance is rebuilt, in its final state
+    (ACTIVE, or SHUTOFF for a stopped one, below microversion 2.95), and
+    saved on its new host; `error`/`failed` when it gave up.
+    """
+
+    id: int | None
+    server_id: str
+    status: str
+    source_host: str | None
+    dest_host: str | None
+    # Nova's time of its last change (None until it is first changed: a
+    # record only created is not listed by changes-since).
+    updated_at: datetime | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in EVACUATION_DONE
+
+    @property
+    def failed(self) -> bool:
+        return self.status in EVACUATION_ENDED_IN_FAILURE
 
 
 @dataclass(frozen=True)
@@ -92,6 +122,16 @@ def _server(resource: Any) -> Server:
     )
 
 
+def _evacuation(resource: Any) -> Evacuation:
+    record_id = getattr(resource, "id", None)
+    return Evacuation(
+        id=record_id if isinstance(record_id, int) else None, server_id=resource.server_id,
+        status=resource.status, source_host=resource.source_compute,
+        dest_host=getattr(resource, "dest_compute", None),
+        updated_at=_nova_time(getattr(resource, "updated_at", None)),
+    )
+
+
 def _service(resource: Any) -> ComputeService:
     return ComputeService(
         id=resource.id, host=resource.host, binary=resource.binary,
@@ -110,6 +150,16 @@ def _nova_time(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _made_since(migration: Any, since: datetime) -> bool:
+    made = _nova_time(getattr(migration, "created_at", None))
+    return made is None or made >= since
+
+
+def _nova_since(since: datetime) -> str:
+    """A changes-since value for os-migrations (2.59+: a date-time in UTC)."""
+    return since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _aggregate(resource: Any) -> Aggregate:
@@ -256,11 +306,29 @@ class Nova:
                           lambda: self._evacuation_under_way(server_id, since=since))
 
     def _evacuation_under_way(self, server_id: str, *, since: datetime) -> bool:
-        migrations = self.compute.migrations(
-            server_id=server_id, migration_type="evacuation",
-            changes_since=since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        # Made since then, not changed since then: changes-since compares a
+        # record's last change, and one Nova has only accepted (its conductor
+        # has not taken it up yet) has none. An instance has few such records.
+        migrations = self.compute.migrations(server_id=server_id, migration_type="evacuation")
         return any(migration.status not in EVACUATION_ENDED_IN_FAILURE
-                   for migration in migrations)
+                   and _made_since(migration, since) for migration in migrations)
+
+    def evacuations_from(self, *, host: str, since: datetime) -> list[Evacuation]:
+        """Nova's records of the evacuations from `host` changed since then,
+        oldest first (by id, which grows with each new record).
+
+        One listing answers for every instance of a failed host, and costs
+        nova-api a fraction of a server listing (no instance to load).
+        """
+        migrations = self._call(
+            f"Listing the evacuations from host {host}",
+            lambda: list(self.compute.migrations(migration_type="evacuation",
+                                                 source_compute=host,
+                                                 changes_since=_nova_since(since))),
+        )
+        # Never trust that Nova applied the filter (as servers_on_host).
+        records = [_evacuation(m) for m in migrations if m.source_compute == host]
+        return sorted(records, key=lambda record: record.id or 0)
 
     def stop_server(self, *, server_id: str) -> None:
         self._call(f"Stopping instance {server_id}",

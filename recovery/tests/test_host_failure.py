@@ -1,6 +1,10 @@
 """Host failure workflow against the fake Nova: every recovery method and branch."""
 
-from datetime import timedelta
+import dataclasses
+import itertools
+import time
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
@@ -8,9 +12,11 @@ from django.utils import timezone
 from hosts.models import Host
 from hosts.tests.factories import HostFactory
 from masakari_site.models import ObjectChange
+from masakari_site.nova import Evacuation, Nova
 from notifications.models import Notification, RecoveryStep
 from notifications.tests.factories import NotificationFactory
 from recovery import services
+from recovery.workflows.concurrency import ServerWatch
 from recovery.workflows.host_failure import STEPS
 from testing.fake_nova import WorkerKilled
 
@@ -27,6 +33,26 @@ def run(notification: Notification) -> Notification:
 
 def vmove_states(notification: Notification) -> dict[str, str]:
     return {str(v.instance_uuid): v.status for v in notification.vmoves.all()}
+
+
+@pytest.fixture(autouse=True)
+def evacuation_records_as_nova_writes_them(fake_nova, monkeypatch):
+    """Nova's evacuation records carry an id and, once done, the new host
+    (testing/fake_nova.py's have neither): the engine confirms from them.
+    Without the new host it reads the instance (test below)."""
+    evacuate, ids = fake_nova.evacuate_server, itertools.count(1)
+
+    def recorded(server, host=None):
+        before = len(fake_nova.evacuation_records)
+        try:
+            evacuate(server, host)
+        finally:
+            for record in fake_nova.evacuation_records[before:]:
+                record.id = next(ids)
+                record.dest_compute = fake_nova.servers_by_id[record.server_id].compute_host \
+                    if record.status == "done" else None
+
+    monkeypatch.setattr(fake_nova, "evacuate_server", recorded)
 
 
 @pytest.mark.parametrize("threads", [
@@ -157,34 +183,256 @@ def test_instances_are_planned_from_the_host_listing_not_fetched_one_by_one(clou
     assert nova.count("servers") == 1 and nova.count("get_server") == 0
     assert nova.count("reset_server_state", busy) == 1
     assert nova.count("lock_server", owned) == 0 and nova.servers_by_id[owned].is_locked
-    assert all(nova.count("lock_server", s) == 1 for s in [busy, *plain])
+    assert all(nova.servers_by_id[s].compute_host != "failed" for s in [busy, *plain])
 
 
-class FakeClock:
-    """time.monotonic/time.sleep for the engine: sleeping only moves the clock."""
-
-    def __init__(self):
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def test_confirming_evacuations_does_not_list_deleted_instances(cloud):
-    """changes-since lists recently deleted instances too, unless told not to."""
+def test_evacuations_are_confirmed_from_nova_records_not_by_reading_instances(cloud):
+    """A server listing costs nova-api per instance listed; the evacuation
+    records of the failed host cost it little: the instances are listed once
+    (the prepare step), and neither read nor locked again when nothing more
+    is done to them after Nova has rebuilt them."""
     nova, _, failed = cloud
     for _ in range(30):
         nova.add_server("spare-1", vm_state="deleted")
-    servers = [nova.add_server("failed") for _ in range(3)]
+    running = [nova.add_server("failed") for _ in range(3)]
+    stopped = nova.add_server("failed", vm_state="stopped", power_state=4)
 
     notification = run(NotificationFactory(host=failed))
 
     assert notification.status == "finished", notification.message
-    assert nova.count("servers_changed_since") >= 1 and nova.deleted_listed == 0
-    assert all(nova.servers_by_id[s].compute_host != "failed" for s in servers)
+    assert nova.count("servers") == 1 and nova.count("migrations") >= 1
+    assert nova.count("servers_changed_since") == 0 and nova.count("get_server") == 0
+    assert nova.deleted_listed == 0
+    assert nova.count("lock_server") == 0 and nova.count("unlock_server") == 0
+    vmoves = {str(v.instance_uuid): v for v in notification.vmoves.all()}
+    for server in [*running, stopped]:
+        assert vmoves[server].dest_host == nova.servers_by_id[server].compute_host != "failed"
+    assert nova.servers_by_id[stopped].vm_state == "stopped"
+    assert nova.count("stop_server") == 0
+
+
+class EvacuationRecords:
+    """Nova's evacuation records as evacuations_from lists them: changes-since
+    compares their last change, so one only created is not listed."""
+
+    def __init__(self):
+        self.records: list[Evacuation] = []
+        self.sinces: list[datetime] = []
+
+    def add(self, server_id: str, status: str, changed: datetime | None) -> Evacuation:
+        record = Evacuation(id=len(self.records) + 1, server_id=server_id, status=status,
+                            source_host="failed", dest_host=None, updated_at=changed)
+        self.records.append(record)
+        return record
+
+    def change(self, record: Evacuation, status: str, changed: datetime) -> None:
+        self.records[self.records.index(record)] = dataclasses.replace(
+            record, status=status, updated_at=changed)
+
+    def evacuations_from(self, *, host: str, since: datetime) -> list[Evacuation]:
+        self.sinces.append(since)
+        return [r for r in self.records if r.updated_at is not None and r.updated_at >= since]
+
+
+def test_an_evacuation_is_confirmed_by_its_own_record_not_an_earlier_one(settings):
+    """The scheduler's round failed (record 1, error); the reserved host's round
+    evacuates again, and Nova lists its record 2 only once it first changes it."""
+    settings.VERIFY_INTERVAL = 0
+    nova, now = EvacuationRecords(), timezone.now()
+    watch = ServerWatch(nova, host="failed", began=now)
+    nova.add("vm", "error", now)
+    earlier = watch.latest_evacuation("vm")
+    assert earlier.status == "error"
+
+    ours = nova.add("vm", "accepted", None)  # the evacuate call
+    called = time.monotonic()
+    assert watch.evacuation("vm", after=called, newer_than=earlier.id) is None
+    nova.change(ours, "done", now + timedelta(seconds=3))
+    assert watch.evacuation("vm", after=called, newer_than=earlier.id).status == "done"
+    # Record 1 changes again (its host came back and cleaned up): a listing of
+    # the latest changes then holds it without record 2, which stays the latest.
+    nova.change(nova.records[0], "completed", now + timedelta(seconds=10))
+    for _ in range(2):
+        assert watch.evacuation("vm", after=called, newer_than=earlier.id).id == ours.id
+    assert watch.latest_evacuation("vm").id == ours.id
+    assert [r.id for r in nova.evacuations_from(host="failed", since=nova.sinces[-1])] == [1]
+
+
+def test_evacuation_records_are_listed_from_the_latest_change_and_all_now_and_then(settings):
+    settings.VERIFY_INTERVAL = 0
+    nova, began = EvacuationRecords(), timezone.now()
+    watch = ServerWatch(nova, host="failed", began=began)
+    def listed(server_id: str) -> Evacuation | None:
+        return watch.evacuation(server_id, after=float("-inf"), newer_than=None)
+
+    first = nova.add("vm-1", "pre-migrating", began + timedelta(seconds=10))
+    assert listed("vm-1") == first
+    assert nova.sinces[-1] == began - ServerWatch.CLOCK_MARGIN  # the first takes them all
+
+    # A compute whose clock is behind writes a change the margin misses ...
+    late = nova.add("vm-2", "done", began + timedelta(seconds=5))
+    for _ in range(ServerWatch.FULL_LISTING_EVERY - 1):
+        assert listed("vm-2") is None
+        assert nova.sinces[-1] == began + timedelta(seconds=10) - ServerWatch.LATE_WRITE_MARGIN
+    # ... seen late by the next listing of them all, not never.
+    assert listed("vm-2") == late
+    assert nova.sinces[-1] == began - ServerWatch.CLOCK_MARGIN
+
+
+def test_an_evacuation_only_accepted_is_under_way_and_an_old_one_changed_lately_is_not():
+    """Whether to evacuate again is decided on when Nova made its records, not
+    when it last changed them: one only accepted has no change yet, and an
+    old one changes when its host comes back ('completed')."""
+    made_at = datetime(2026, 11, 30, 8, 0, 0, tzinfo=UTC)
+
+    def record(status: str, made: datetime, changed: datetime | None):
+        return SimpleNamespace(server_id="vm", migration_type="evacuation", status=status,
+                               created_at=made.strftime("%Y-%m-%dT%H:%M:%S.%f"),
+                               updated_at=changed and changed.strftime("%Y-%m-%dT%H:%M:%S.%f"))
+
+    class Compute:
+        records: list = []
+
+        def migrations(self, **query):
+            assert query == {"server_id": "vm", "migration_type": "evacuation"}
+            return self.records
+
+    nova = Nova(Compute())
+    Compute.records = [record("accepted", made_at, None)]
+    assert nova.evacuation_under_way(server_id="vm", since=made_at - timedelta(seconds=1))
+    Compute.records = [record("completed", made_at - timedelta(days=1), made_at)]
+    assert not nova.evacuation_under_way(server_id="vm", since=made_at - timedelta(seconds=1))
+
+
+def test_a_record_without_the_new_host_is_confirmed_from_the_instance(cloud, monkeypatch):
+    nova, _, failed = cloud
+    server = nova.add_server("failed")
+    evacuate = nova.evacuate_server
+
+    def unnamed(server_id, host=None):
+        evacuate(server_id, host)
+        nova.evacuation_records[-1].dest_compute = None
+
+    monkeypatch.setattr(nova, "evacuate_server", unnamed)
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished", notification.message
+    assert notification.vmoves.get().dest_host == nova.servers_by_id[server].compute_host
+    assert nova.count("get_server", server) == 1
+
+
+def test_only_instances_the_recovery_acts_on_after_the_rebuild_are_locked(cloud):
+    """Nova rebuilds an instance in error (or reset to error) as active: the
+    recovery then stops it (and puts it back in error), so its owner must
+    not act on it in between. The others are Nova's until it is done, and
+    then need nothing more."""
+    nova, _, failed = cloud
+    running = nova.add_server("failed")
+    stopped = nova.add_server("failed", vm_state="stopped", power_state=4)
+    busy = nova.add_server("failed", task_state="rebooting")  # reset, rebuilt active
+    errored = nova.add_server("failed", vm_state="error")
+    paused = nova.add_server("failed", vm_state="paused")  # reset, rebuilt active, stopped
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished", notification.message
+    locked = nova.calls_per_server("lock_server")
+    assert locked == {errored: 1, paused: 1}
+    assert nova.calls_per_server("unlock_server") == locked
+    for server in (running, stopped, busy):
+        assert nova.count("get_server", server) == 0
+    servers = nova.servers_by_id
+    assert (servers[errored].vm_state, servers[paused].vm_state) == ("error", "stopped")
+    assert not any(s.is_locked for s in servers.values())
+    for server in (errored, paused):  # locked right after the evacuate call
+        calls = [m for m, s in nova.calls if s == server
+                 and m in ("evacuate_server", "lock_server", "stop_server", "unlock_server")]
+        assert calls == ["evacuate_server", "lock_server", "stop_server", "unlock_server"]
+
+
+def test_an_instance_whose_owner_acted_since_the_listing_is_reset_and_evacuated(cloud,
+                                                                               monkeypatch):
+    """Its task is stuck on the dead host, so Nova refuses the evacuation
+    planned from the listing: the instance is read again, reset, and
+    evacuated once."""
+    nova, _, failed = cloud
+    server = nova.add_server("failed")
+    listing = nova.servers
+
+    def owner_stops_it_after_the_listing(**query):
+        found = listing(**query)
+        nova.servers_by_id[server].task_state = "powering-off"
+        return found
+
+    monkeypatch.setattr(nova, "servers", owner_stops_it_after_the_listing)
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished", notification.message
+    assert nova.count("get_server", server) == 1
+    assert nova.count("reset_server_state", server) == 1
+    assert len(nova.evacuation_records) == 1
+    moved = nova.servers_by_id[server]
+    assert moved.compute_host != "failed" and moved.vm_state == "active"
+
+
+def test_an_instance_someone_else_is_evacuating_is_not_evacuated_again(cloud, settings,
+                                                                      monkeypatch):
+    """Nova refuses the evacuation because another one (an operator's) began
+    after the listing: the instance is read again, and that evacuation is
+    confirmed instead of resetting the instance and evacuating it twice."""
+    settings.NOVA_API_RETRIES = 0  # Nova's refusal reaches the workflow at once
+    nova, _, failed = cloud
+    server = nova.add_server("failed")
+    listing, migrations = nova.servers, nova.migrations
+
+    def operator_evacuates_after_the_listing(**query):
+        found = listing(**query)
+        nova.stall_evacuations = True
+        nova.evacuate_server(server)
+        nova.stall_evacuations = False
+        return found
+
+    def operators_evacuation_ends(**query):
+        if nova.count("evacuate_server") == 2:  # once ours has been refused
+            found = nova.servers_by_id[server]
+            found.compute_host, found.task_state = "spare-2", None
+            record = nova.evacuation_records[0]
+            record.status, record.dest_compute = "done", "spare-2"
+        return migrations(**query)
+
+    monkeypatch.setattr(nova, "servers", operator_evacuates_after_the_listing)
+    monkeypatch.setattr(nova, "migrations", operators_evacuation_ends)
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished", notification.message
+    assert len(nova.evacuation_records) == 1 and nova.count("reset_server_state") == 0
+    assert nova.count("get_server", server) == 1
+    assert notification.vmoves.get().dest_host == "spare-2"
+
+
+def test_an_instance_deleted_while_nova_rebuilds_it_is_ignored(cloud, monkeypatch):
+    """Not locked, its owner may delete it mid-evacuation: Nova's record ends
+    failed and the instance is gone."""
+    nova, _, failed = cloud
+    gone, kept = nova.add_server("failed"), nova.add_server("failed")
+    migrations = nova.migrations
+
+    def deleted_meanwhile(**query):
+        for record in nova.evacuation_records:
+            if record.server_id == gone:
+                record.status = "failed"
+                nova.servers_by_id[gone].vm_state = "deleted"
+        return migrations(**query)
+
+    monkeypatch.setattr(nova, "migrations", deleted_meanwhile)
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished", notification.message
+    assert vmove_states(notification) == {gone: "ignored", kept: "succeeded"}
 
 
 def test_an_instance_deleted_after_the_listing_is_not_evacuated(cloud):
@@ -200,14 +448,9 @@ def test_an_instance_deleted_after_the_listing_is_not_evacuated(cloud):
     assert nova.count("lock_server", gone) == 0 and nova.count("unlock_server", gone) == 0
 
 
-def test_a_later_round_plans_from_a_new_listing(cloud, monkeypatch, settings):
-    """After the scheduler round failed, the reserved-host round sees Nova as it is now,
-    although the last listing is younger than VERIFY_INTERVAL."""
-    clock = FakeClock()
-    monkeypatch.setattr("recovery.workflows.concurrency.time", clock)
-    monkeypatch.setattr("recovery.runs.time", clock)
-    settings.VERIFY_INTERVAL = 60
-    settings.WAIT_PERIOD_AFTER_EVACUATION = 600
+def test_a_later_round_plans_from_a_new_listing(cloud, monkeypatch):
+    """After the scheduler round failed, the reserved-host round sees Nova as it is now:
+    one listing of what changed, not the prepare step's listing nor a read per instance."""
     nova, segment, failed = cloud
     segment.recovery_method = "auto_priority"
     segment.save()
@@ -215,22 +458,24 @@ def test_a_later_round_plans_from_a_new_listing(cloud, monkeypatch, settings):
     HostFactory(name="reserve", segment=segment, reserved=True)
     server = nova.add_server("failed")
     nova.fail("evacuate_server", 400, host=None)  # the scheduler finds no host
-    unlock = nova.unlock_server
+    evacuate = nova.evacuate_server
 
-    def owner_locks_it_right_after(server_id):
-        unlock(server_id)
-        found = nova.servers_by_id[server_id]
-        found.is_locked, found.locked_reason = True, "owner"
+    def owner_acts_meanwhile(server_id, host=None):
+        try:
+            evacuate(server_id, host)
+        finally:
+            if host is None:  # a task its owner started, stuck on the dead host
+                nova.servers_by_id[server_id].task_state = "powering-off"
 
-    monkeypatch.setattr(nova, "unlock_server", owner_locks_it_right_after)
+    monkeypatch.setattr(nova, "evacuate_server", owner_acts_meanwhile)
 
     notification = run(NotificationFactory(host=failed))
 
     assert notification.status == "finished", notification.message
     assert nova.servers_by_id[server].compute_host == "reserve"
-    # The owner's lock is seen, so left alone: locked once (round one), unlocked once.
-    assert nova.count("lock_server", server) == 1
-    assert nova.servers_by_id[server].locked_reason == "owner"
+    assert nova.count("servers_changed_since") == 1 and nova.count("get_server") == 0
+    assert nova.count("reset_server_state", server) == 1
+    assert nova.count("evacuate_server", server) == 2  # refused by the scheduler, then once
 
 
 def test_an_instance_locked_by_its_owner_stays_locked(cloud):
@@ -366,9 +611,12 @@ def test_rh_priority_tries_the_next_reserved_host_then_the_scheduler(cloud):
 CALLS_BY_STEP = [
     "services", "update_service_forced_down", "disable_service",  # disable step
     "servers",  # prepare step
-    "evacuate_server", "lock_server",  # evacuate step
-    "servers_changed_since",  # confirming evacuations
+    "evacuate_server",  # evacuate step
+    "migrations",  # confirming evacuations
 ]
+# Calls for an instance the recovery acts on after Nova has rebuilt it.
+CALLS_TO_RESTORE = ["reset_server_state", "lock_server", "get_server", "stop_server",
+                    "unlock_server"]
 
 
 @pytest.mark.parametrize("method", CALLS_BY_STEP)
@@ -385,7 +633,22 @@ def test_a_transient_fault_is_retried(cloud, method, error):
     assert nova.servers_by_id[server].compute_host != "failed"
 
 
-@pytest.mark.parametrize("method", [m for m in CALLS_BY_STEP if m != "lock_server"])
+@pytest.mark.parametrize("method", CALLS_TO_RESTORE)
+@pytest.mark.parametrize("error", [500, 409, "timeout"])
+def test_a_transient_fault_restoring_an_instance_is_retried(cloud, method, error):
+    nova, _, failed = cloud
+    server = nova.add_server("failed", vm_state="error")
+    nova.fail(method, error, times=2)
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished", notification.message
+    found = nova.servers_by_id[server]
+    assert found.compute_host != "failed" and found.vm_state == "error"
+    assert nova.count("lock_server", server) >= 1 and not found.is_locked
+
+
+@pytest.mark.parametrize("method", CALLS_BY_STEP)
 @pytest.mark.parametrize("error", [500, 409, "timeout"])
 def test_a_lasting_fault_ends_in_error_with_a_clear_message(cloud, method, error):
     nova, _, failed = cloud
@@ -404,7 +667,8 @@ def test_a_lasting_fault_ends_in_error_with_a_clear_message(cloud, method, error
 
 def test_the_lock_comes_right_after_the_evacuate_call_and_failing_does_not_fail(cloud):
     nova, _, failed = cloud
-    locked, unlockable = nova.add_server("failed"), nova.add_server("failed")
+    locked = nova.add_server("failed", vm_state="error")
+    unlockable = nova.add_server("failed", vm_state="error")
     nova.fail("lock_server", 500, times=99, server_id=unlockable)
 
     notification = run(NotificationFactory(host=failed))
@@ -417,16 +681,19 @@ def test_the_lock_comes_right_after_the_evacuate_call_and_failing_does_not_fail(
     # by us when we could not lock it.
     assert nova.count("unlock_server", unlockable) == 0
     assert nova.servers_by_id[unlockable].compute_host != "failed"
+    assert nova.servers_by_id[unlockable].vm_state == "error"
 
 
 def test_unlock_failure_does_not_fail_the_recovery(cloud):
     nova, _, failed = cloud
-    nova.add_server("failed")
+    server = nova.add_server("failed", vm_state="error")
     nova.fail("unlock_server", 500, times=99)
 
     notification = run(NotificationFactory(host=failed))
 
     assert notification.status == "finished"
+    assert nova.count("unlock_server", server) == 3
+    assert nova.servers_by_id[server].vm_state == "error"
 
 
 def test_an_evacuation_that_never_completes_times_out(cloud, settings):
@@ -556,7 +823,7 @@ def test_resumed_recovery_never_evacuates_a_succeeded_instance_again(cloud, enqu
 
 def test_a_round_unlocks_its_instances_once_none_is_left_to_confirm(cloud):
     nova, _, failed = cloud
-    servers = [nova.add_server("failed") for _ in range(3)]
+    servers = [nova.add_server("failed", vm_state="error") for _ in range(3)]
 
     notification = run(NotificationFactory(host=failed))
 
@@ -564,15 +831,17 @@ def test_a_round_unlocks_its_instances_once_none_is_left_to_confirm(cloud):
     methods = [method for method, _ in nova.calls]
     unlocks = [i for i, method in enumerate(methods) if method == "unlock_server"]
     assert len(unlocks) == 3
-    last_listing = max(i for i, method in enumerate(methods)
-                       if method == "servers_changed_since")
-    assert min(unlocks) > last_listing  # nothing left to confirm
+    last_confirmation = max(i for i, method in enumerate(methods)
+                            if method in ("migrations", "get_server", "reset_server_state"))
+    assert min(unlocks) > last_confirmation  # nothing left to confirm
     assert not any(nova.servers_by_id[s].is_locked for s in servers)
 
 
 def test_a_worker_dying_before_unlocking_leaves_no_instance_locked(cloud, settings):
     nova, _, failed = cloud
-    moved, refused = nova.add_server("failed"), nova.add_server("failed")
+    # Instances in error: the recovery locks them (it puts them back in error).
+    moved = nova.add_server("failed", vm_state="error")
+    refused = nova.add_server("failed", vm_state="error")
     nova.fail("evacuate_server", 400, server_id=refused)  # this attempt only
     nova.fail("unlock_server", "kill", server_id=moved)  # evacuated, confirmed, not unlocked
     notification = NotificationFactory(host=failed)
