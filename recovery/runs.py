@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from django.conf import settings
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from masakari_site.changelog import system_actor
@@ -32,6 +32,8 @@ T = TypeVar("T")
 
 # Who the change log names for what the engine writes through domain services.
 ENGINE = system_actor("masakari-engine")
+# What Django raises when the database connection broke (a restarted server).
+CONNECTION_LOST = (InterfaceError, OperationalError)
 
 
 class LeaseLost(Exception):
@@ -76,13 +78,46 @@ class Lease:
         self._lock = threading.Lock()
 
     def _update_if_owned(self, **changes) -> bool:
-        owned = Notification.objects.filter(
-            pk=self.notification_id, status=NotificationStatus.RUNNING,
-            lease_expires_at=self.expires_at,
-        ).update(**changes, updated_at=timezone.now())
+        # This write's own updated_at also tells it apart from anyone else's (below).
+        changes["updated_at"] = timezone.now()
+        try:
+            owned = self._write(changes)
+        except CONNECTION_LOST as exc:
+            owned = self._write_again(changes, error=exc)
         if not owned:
             self.lost = True
-        return bool(owned)
+        return owned
+
+    def _write(self, changes: dict) -> bool:
+        return bool(Notification.objects.filter(
+            pk=self.notification_id, status=NotificationStatus.RUNNING,
+            lease_expires_at=self.expires_at,
+        ).update(**changes))
+
+    def _write_again(self, changes: dict, *, error: Exception) -> bool:
+        """The write once more on a new connection, after the database
+        connection broke under it; again, with a growing pause, while the
+        server is still down and the lease has not expired.
+
+        The first try may have been committed with its answer lost on the
+        way: then the row already holds these very values, this write's own
+        `updated_at` included, and the write is done (trying it again would
+        find the old token gone and take the lease for lost).
+        """
+        pause = 0.2
+        while True:
+            log.warning("Notification %s: the database connection broke (%s); writing "
+                        "again on a new one", self.notification_id, error)
+            drop_connection()
+            try:
+                return self._write(changes) or Notification.objects.filter(
+                    pk=self.notification_id, **changes).exists()
+            except CONNECTION_LOST as exc:
+                if timezone.now() + timedelta(seconds=pause) >= self.expires_at:
+                    raise
+                error = exc
+            time.sleep(pause)
+            pause = min(2 * pause, 2.0)
 
     def renew(self) -> bool:
         with self._lock:
@@ -109,6 +144,14 @@ class Lease:
             raise LeaseLost(f"notification {self.notification_id} was taken over")
 
 
+def drop_connection() -> None:
+    """Forget this thread's database connection; the next query opens a new
+    one. Django never replaces a broken one (a restarted database) by itself
+    outside a request or a task."""
+    with contextlib.suppress(Exception):
+        connection.close()
+
+
 class Heartbeat:
     """Renews the lease in the background while a workflow runs."""
 
@@ -128,10 +171,7 @@ class Heartbeat:
                 except Exception:  # a database hiccup: the next beat tries again
                     log.exception("Could not renew the lease of notification %s",
                                   self.lease.notification_id)
-                    # On a new connection: Django never replaces a thread's
-                    # broken one (a restarted database) outside a request or task.
-                    with contextlib.suppress(Exception):
-                        connection.close()
+                    drop_connection()
         finally:
             connection.close()
 

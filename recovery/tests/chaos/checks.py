@@ -74,6 +74,17 @@ def assert_recovered(engine: ChaosEngine, conn, failure: HostFailure, *,
     return engine.row(failure.uuid)
 
 
+def assert_every_attempt_ended(engine: ChaosEngine, uuid: str) -> None:
+    """Each attempt wrote its own end state: none was left `running` for a
+    takeover to run the recovery again (a worker may die that way, a broker
+    or database that comes back must not make it)."""
+    logs = "".join(worker.log() for worker in engine.workers)
+    started = logs.count(f"Processing notification {uuid} ")
+    ended = logs.count(f"Notification {uuid} ended ")
+    assert started == ended == engine.row(uuid)["attempts"], (
+        f"{started} attempt(s) started, {ended} ended, row: {engine.row(uuid)}")
+
+
 def instance_actions(conn, server_ids: list[str]) -> dict[str, list[str]]:
     """Nova's instance actions of each server (evacuate, lock, unlock …), oldest first."""
     found = {}

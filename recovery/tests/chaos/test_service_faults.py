@@ -7,6 +7,7 @@ import time
 import pytest
 
 from recovery.tests.chaos.checks import (
+    assert_every_attempt_ended,
     assert_recovered,
     fail_host,
     wait_evacuating,
@@ -29,7 +30,7 @@ def test_broker_restarted_during_a_recovery(make_engine, redis_server, openstack
     """Redis (no persistence) killed and started again mid-evacuation: every
     message is gone, the rows are not."""
     engine = make_engine()
-    engine.start_worker()
+    worker = engine.start_worker()
     engine.start_beat()
     failure = fail_host(engine, openstack_rig, host=failed_compute, prefix=prefix,
                         count=SERVERS)
@@ -47,6 +48,10 @@ def test_broker_restarted_during_a_recovery(make_engine, redis_server, openstack
     assert_recovered(engine, openstack_rig, failure)
     # Not an instance failure: ignored, which only a worker decides.
     assert wait_settled(engine, posted_meanwhile, timeout=120)["status"] == "ignored"
+    # The same worker, reconnected: not one that exited and was started again.
+    assert worker.process.poll() is None, worker.log()[-3000:]
+    assert "Unrecoverable error" not in worker.log()
+    assert_every_attempt_ended(engine, failure.uuid)
 
 
 @pytest.fixture
@@ -69,6 +74,8 @@ def test_database_restarted_during_a_recovery(own_postgres, make_engine, opensta
     own_postgres.restart()
 
     assert_recovered(engine, openstack_rig, failure)
+    # An attempt the restart broke still wrote how it ended (on a new connection).
+    assert_every_attempt_ended(engine, failure.uuid)
 
 
 @pytest.fixture
