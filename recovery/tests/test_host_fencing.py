@@ -192,6 +192,25 @@ def test_the_host_is_powered_off_and_confirmed_before_any_evacuation(
     assert_nothing_shows(caplog, SECRET_PASSWORD)
 
 
+def test_a_confirmed_fence_is_a_webhook_event(cloud, redfish_emulator):
+    from webhooks.models import Event, EventType
+    from webhooks.services import create_webhook
+
+    nova, failed, servers = cloud
+    create_webhook(actor=ADMIN, url="https://receiver.example/hook",
+                   events=[EventType.HOST_FENCED])
+    redfish_emulator.set_power_state("compute-1", "on")
+    give_power_devices(failed, redfish_emulator.device("compute-1"))
+
+    notification = run(NotificationFactory(host=failed))
+
+    assert notification.status == "finished", notification.message
+    (event,) = Event.objects.filter(type=EventType.HOST_FENCED)
+    assert (event.subject, event.data["by"], event.data["driver"]) == (
+        "failed", "fencing", "redfish")
+    assert event.data["notification_uuid"] == str(notification.notification_uuid)
+
+
 @pytest.mark.parametrize("driver", ["redfish", "ipmi"])
 def test_a_host_already_off_is_confirmed_without_a_power_off(
         cloud, driver, request, bmc_calls, evacuations, caplog):

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from hosts import services as host_services
@@ -49,6 +50,8 @@ from recovery.workflows.common import (
 )
 from recovery.workflows.concurrency import HeldLocks, ServerWatch, run_at_once
 from segments.models import FencingPolicy, RecoveryMethod
+from webhooks.events import publish_notification_event
+from webhooks.models import EventType
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +149,13 @@ def fence_as_policy_asks(*, run: Run, progress: StepProgress, host: Host) -> str
     if device is not None:
         record.device_position, record.driver = device.position, device.driver
         record.address = device.address
-    record.save()
+    with transaction.atomic():
+        record.save()
+        if outcome.confirmed:
+            publish_notification_event(
+                EventType.HOST_FENCED, run.notification, by="fencing",
+                device=record.device_position, driver=record.driver, address=record.address,
+                confirmed_at=record.confirmed_at)
     if not outcome.confirmed:
         raise RecoveryFailed(cannot_fence(run, host, outcome.message))
     return f"Host '{host.name}' is confirmed off: {describe(record)}"
