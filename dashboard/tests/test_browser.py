@@ -225,7 +225,7 @@ def test_operator_flows(page, live_server, operator, enqueued):
     page.get_by_role("button", name="Retry recovery").click()
     expect(page.get_by_text("Recovery queued for another attempt.")).to_be_visible()
     expect(page.locator("#recovery .badge-error")).to_be_visible()
-    expect(page.get_by_role("cell", name="retry")).to_be_visible()
+    expect(page.get_by_role("cell", name="retry", exact=True)).to_be_visible()
     assert enqueued[-1] == failed.pk
     assert Notification.objects.get(pk=failed.pk).status == "error"
 
