@@ -25,6 +25,7 @@ DB_C_TIMESTAMPS = env_bool("MASAKARI_DB_C_TIMESTAMPS", True)
 DISPATCH_AFTER_RESPONSE = env_bool("MASAKARI_DISPATCH_AFTER_RESPONSE", True)
 SNAPSHOT_CELERY_SETTINGS = env_bool("MASAKARI_SNAPSHOT_CELERY_SETTINGS", True)
 ORJSON_RENDERER = env_bool("MASAKARI_ORJSON_RENDERER", True)
+REDIS_RECONNECTING_TRANSPORT = env_bool("MASAKARI_REDIS_RECONNECTING_TRANSPORT", True)
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "") or secret_key_file(VAR_DIR / "secret-key")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
@@ -454,6 +455,9 @@ CELERY_TASK_ROUTES = {"recovery.detect_failures": {"queue": DETECTION_QUEUE},
                       # Webhook calls have their own workers: endpoints never hold up recoveries.
                       "webhooks.*": {"queue": WEBHOOK_QUEUE}}
 CELERY_TASK_ACKS_LATE = True
+# Celery 6 turns this on: it would kill every running recovery whenever the
+# broker connection drops (each then waits for its lease to expire).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -11,7 +11,7 @@ from testing import ROOT
 
 SWITCHES = ("MASAKARI_DB_ALIVE_BYPASS", "MASAKARI_DB_C_TIMESTAMPS",
             "MASAKARI_DISPATCH_AFTER_RESPONSE", "MASAKARI_SNAPSHOT_CELERY_SETTINGS",
-            "MASAKARI_ORJSON_RENDERER")
+            "MASAKARI_ORJSON_RENDERER", "MASAKARI_REDIS_RECONNECTING_TRANSPORT")
 
 PROBE = """
 import json, django
@@ -34,6 +34,7 @@ print(json.dumps({
     "celery_conf_from": type(app._config_source).__name__
         if not isinstance(app._config_source, str) else app._config_source,
     "broker": app.conf.broker_url,
+    "transport": str(app.conf.broker_transport),
 }))
 """
 
@@ -54,6 +55,7 @@ def test_every_deviation_is_on_by_default():
     assert on["renderer"] == ["masakari_site.api.renderers.FastJSONRenderer"]
     assert on["after_response"] and on["c_timestamps"]
     assert on["celery_conf_from"] == "masakari_site.celery_settings:CONFIG"
+    assert on["transport"] == "masakari_site.redis_broker:Transport"
 
 
 def test_each_switch_gives_back_the_stock_behaviour():
@@ -63,6 +65,7 @@ def test_each_switch_gives_back_the_stock_behaviour():
     assert not off["after_response"] and not off["c_timestamps"]
     assert off["celery_conf_from"] == "django.conf:settings"
     assert off["broker"] == "redis://127.0.0.1:6379/15"
+    assert off["transport"] == "None"
 
 
 def test_every_switch_is_in_the_readme():
