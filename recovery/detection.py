@@ -7,11 +7,11 @@ signal alone makes a host `suspect`, shown to the operator, never acted on.
 
 | signals                                                   | health         | action            |
 |-----------------------------------------------------------|----------------|-------------------|
+| a host recovery held by a storm gate                       | down / fenced  | - (the operator)  |
+| a host or process recovery under way                       | recovering     | -                 |
 | on maintenance, after its host recovery                    | recovered      | -                 |
 | on maintenance, after its nova-compute was disabled (stale) | compute_failed | -                 |
 | on maintenance otherwise                                   | maintenance    | -                 |
-| a host recovery held by a storm gate                       | down / fenced  | - (the operator)  |
-| a host or process recovery under way                       | recovering     | -                 |
 | Nova's API unreachable, or no nova-compute for the host    | unknown        | -                 |
 | power device Off, read twice a second apart                | fenced         | recover           |
 | Nova stale + probe fails, or + a monitor reports it down   | down           | fence, recover    |
@@ -87,6 +87,13 @@ class Decision:
 def decide(signals: Signals) -> Decision:
     s = signals
     power_off = s.power == PowerSignal.OFF
+    # Before maintenance: every host and process recovery puts its host on
+    # maintenance first.
+    if s.recovery == Recovery.HELD:
+        return Decision(Health.FENCED if power_off else Health.DOWN, Action.NONE,
+                        "its recovery is held by a storm gate: waiting for an operator")
+    if s.recovery == Recovery.UNDER_WAY:
+        return Decision(Health.RECOVERING, Action.NONE, "a recovery is under way")
     if s.on_maintenance:
         if s.recovery == Recovery.HOST_DONE:
             return Decision(Health.RECOVERED, Action.NONE,
@@ -96,11 +103,6 @@ def decide(signals: Signals) -> Decision:
                             f"nova-compute disabled after it failed ({s.nova_detail}); "
                             "the host and its instances run")
         return Decision(Health.MAINTENANCE, Action.NONE, "on maintenance: not watched")
-    if s.recovery == Recovery.HELD:
-        return Decision(Health.FENCED if power_off else Health.DOWN, Action.NONE,
-                        "its recovery is held by a storm gate: waiting for an operator")
-    if s.recovery == Recovery.UNDER_WAY:
-        return Decision(Health.RECOVERING, Action.NONE, "a recovery is under way")
     if s.nova == NovaSignal.UNREACHABLE:
         return Decision(Health.UNKNOWN, Action.NONE, "Nova's API did not answer")
     if s.nova == NovaSignal.MISSING:

@@ -75,14 +75,15 @@ def check_rules(signals: Signals) -> None:
     # One signal alone is never acted on.
     if len(down_signals(signals)) == 1 and signals.power != PowerSignal.OFF:
         assert decision.action not in EVACUATING
-    # Held recoveries wait; maintenance wins over everything.
-    if signals.on_maintenance:
-        assert decision.health in (Health.MAINTENANCE, Health.RECOVERED,
-                                   Health.COMPUTE_FAILED)
-    elif signals.recovery == Recovery.HELD:
+    # Held and running recoveries show as such (a recovery puts its host on
+    # maintenance first); otherwise maintenance wins over everything.
+    if signals.recovery == Recovery.HELD:
         assert decision.health in (Health.DOWN, Health.FENCED)
     elif signals.recovery == Recovery.UNDER_WAY:
         assert decision.health == Health.RECOVERING
+    elif signals.on_maintenance:
+        assert decision.health in (Health.MAINTENANCE, Health.RECOVERED,
+                                   Health.COMPUTE_FAILED)
 
 
 def s(**values) -> Signals:
@@ -100,6 +101,7 @@ def s(**values) -> Signals:
     (s(power=PowerSignal.OFF, recovery=Recovery.HELD), Health.FENCED, Action.NONE),
     (s(nova=NovaSignal.STALE, probe=False, recovery=Recovery.UNDER_WAY), Health.RECOVERING,
      Action.NONE),
+    (s(on_maintenance=True, recovery=Recovery.UNDER_WAY), Health.RECOVERING, Action.NONE),
     (s(nova=NovaSignal.UNREACHABLE, power=PowerSignal.OFF), Health.UNKNOWN, Action.NONE),
     (s(nova=NovaSignal.MISSING, probe=False), Health.UNKNOWN, Action.NONE),
     (s(power=PowerSignal.OFF), Health.FENCED, Action.RECOVER),

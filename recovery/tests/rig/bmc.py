@@ -154,9 +154,17 @@ class RigBmcs:
 
     def press_power_on(self, host: str) -> None:
         """Power the host on through Redfish, as an operator would."""
+        self._reset(host, "On")
+
+    def press_power_off(self, host: str) -> None:
+        """Power the host off through Redfish (ForceOff): a host that loses
+        its power, or an operator pulling it."""
+        self._reset(host, "ForceOff")
+
+    def _reset(self, host: str, reset_type: str) -> None:
         response = requests.post(
             f"{self.emulator.url}{self.emulator.system_path(host)}"
-            "/Actions/ComputerSystem.Reset", json={"ResetType": "On"},
+            "/Actions/ComputerSystem.Reset", json={"ResetType": reset_type},
             auth=(USERNAME, PASSWORD), timeout=5)
         assert response.status_code in (200, 202, 204), response.text
 

@@ -2,15 +2,21 @@
 
 Used by the rig test suite and bench/recovery.py: start the rig if needed,
 boot servers on a compute, kill and restore computes, and run the service
-(gunicorn + a real Celery worker) on its own database and Redis db.
+(gunicorn + a real Celery worker, and with `detector=True` the detector's
+worker and Celery beat too) on its own database and Redis db. For the
+detector: a TCP probe per host (`HostProbes`) and a door to nova-api that can
+be shut (`NovaApiProxy`).
 """
 
 import os
+import select
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,7 +24,7 @@ from pathlib import Path
 
 import requests
 
-from testing import ROOT, LiveService, file_lock, stop_process
+from testing import ROOT, LiveService, file_lock, free_port, stop_process
 
 RIG_SCRIPT = Path(os.environ.get("RIG_SCRIPT", "/work/shared/rig/real-openstack.sh"))
 RIG_DIR = Path(os.environ.get("RIG", "/tmp/rig"))
@@ -30,6 +36,10 @@ KEYSTONE_URL = "http://127.0.0.1:15000/v3"
 # Not the Redis db the other tests use: a stale message there must not reach
 # this worker (its notification ids would name other rows).
 RIG_REDIS_URL = os.environ.get("RIG_REDIS_URL", "redis://127.0.0.1:6379/13")
+# The detecting engine's own db: the rig suite's session engine (db 13) may
+# still run beside it, and a worker of one must never take the other's work.
+# (Other users of this Redis: the tests' LiveService 15, the benchmarks 14.)
+RIG_DETECTION_REDIS_URL = os.environ.get("RIG_DETECTION_REDIS_URL", "redis://127.0.0.1:6379/12")
 API_VERSION_HEADER = {"OpenStack-API-Version": "instance-ha 1.3"}
 
 
@@ -351,6 +361,21 @@ def restore_compute(host: str, conn=None) -> None:
     start_compute(host, conn)
 
 
+def restore_computes(conn, hosts: list[str] = HOSTS) -> None:
+    """restore_compute for several hosts at once: the rig's heal waits for
+    every compute, so the dead ones are all started before one heals them."""
+    for host in hosts:
+        pid = compute_pid(host)
+        if pid is not None and process_state(pid) in ("T", "t"):
+            kill_compute_process(host)
+    dead = [host for host in hosts if compute_pid(host) is None]
+    for host in dead[1:]:
+        revive_compute(host)
+    if dead or not _computes_in_service():
+        start_compute(dead[0] if dead else hosts[0])
+    wait_schedulable(conn)
+
+
 # --- Nova's own records of evacuations ------------------------------------------------
 
 NOVA_API_LOG = RIG_DIR / "logs" / "nova-api.out"
@@ -409,33 +434,128 @@ def evacuate_calls_started(conn, server_ids: list[str]) -> dict[str, list[dateti
     return started
 
 
+# The detector's and the webhooks' Celery queues (settings.DETECTION_QUEUE,
+# settings.WEBHOOK_QUEUE). Nothing here consumes the webhooks' queue: its
+# messages are dropped at the next start.
+DETECTION_QUEUE = "detection"
+WEBHOOK_QUEUE = "webhooks"
+LOG_DIR = ROOT / "var" / "test-logs"
+
+
+def _secrets_key() -> str:
+    """The Fernet key the service stores BMC passwords with (its own, unless
+    the environment gives one)."""
+    from cryptography.fernet import Fernet
+
+    return os.environ.get("MASAKARI_SECRETS_KEY") or Fernet.generate_key().decode()
+
+
+def wait_until(condition: Callable[[], object], *, timeout: float, what: str,
+               interval: float = 0.2):
+    """Poll `condition` until it returns something true; that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout:g} s")
+        time.sleep(interval)
+
+
+def _children(pid: int) -> list[int]:
+    """The pids whose parent is `pid` (a Celery worker's pool processes)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(stat[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
 @dataclass
 class Engine:
-    """The service (API on gunicorn) and one Celery worker, on a fresh database."""
+    """The service (API on gunicorn) and one Celery worker, on a fresh database.
+
+    With `detector`, also what watches the hosts as `manage.py serve` runs it:
+    the periodic tasks stored (`setup_periodic_tasks`), Celery beat
+    (DatabaseScheduler) and a worker of the detection queue alone, whose
+    environment `detector_env` may add to (another clouds.yaml, say).
+    """
 
     env_overrides: dict[str, str] = field(default_factory=dict)
     worker_concurrency: int = 2
     service: LiveService | None = None
     worker: subprocess.Popen | None = None
+    detector: bool = False
+    detector_env: dict[str, str] = field(default_factory=dict)
+    detector_worker: subprocess.Popen | None = None
+    beat: subprocess.Popen | None = None
 
     def start(self) -> "Engine":
         env = {"CELERY_BROKER_URL": RIG_REDIS_URL, "NOVA_CLOUD": "rig-masakari",
-               "OS_CLIENT_CONFIG_FILE": str(CLOUDS_YAML), **self.env_overrides}
+               "OS_CLIENT_CONFIG_FILE": str(CLOUDS_YAML),
+               "MASAKARI_SECRETS_KEY": _secrets_key(), **self.env_overrides}
         self.service = LiveService(env_overrides=env).start()
-        purge = [sys.executable, "-m", "celery", "-A", "masakari_site", "purge", "-f"]
+        queues = ["celery", WEBHOOK_QUEUE, *([DETECTION_QUEUE] if self.detector else [])]
+        purge = [sys.executable, "-m", "celery", "-A", "masakari_site", "purge", "-f",
+                 "-Q", ",".join(queues)]
         subprocess.run(purge, cwd=ROOT, env=self.service.env, check=True, capture_output=True)
-        log = (ROOT / "var" / "test-logs" / f"{self.service.database}-worker.log").open("w")
+        log = (LOG_DIR / f"{self.service.database}-worker.log").open("w")
         self.worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "masakari_site", "worker", "--loglevel",
              "INFO", "--concurrency", str(self.worker_concurrency), "--without-gossip",
              "--without-mingle", "--without-heartbeat"],
             cwd=ROOT, env=self.service.env, stdout=log, stderr=subprocess.STDOUT)
+        if self.detector:
+            self._start_detection()
         return self
 
+    def _start_detection(self) -> None:
+        database = self.service.database
+        self.service.manage("setup_periodic_tasks")
+        log = (LOG_DIR / f"{database}-detector.log").open("w")
+        self.detector_worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "masakari_site", "worker", "--loglevel",
+             "INFO", "--concurrency", "1", "-n", f"detector.{database}@%h", "-Q",
+             DETECTION_QUEUE, "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env={**self.service.env, **self.detector_env}, stdout=log,
+            stderr=subprocess.STDOUT)
+        log = (LOG_DIR / f"{database}-beat.log").open("w")
+        self.beat = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "masakari_site", "beat", "--loglevel",
+             "INFO", "--schedule", str(self.beat_schedule)],
+            cwd=ROOT, env=self.service.env, stdout=log, stderr=subprocess.STDOUT)
+
+    @property
+    def beat_schedule(self) -> Path:
+        return LOG_DIR / f"{self.service.database}-celerybeat-schedule"
+
     def stop(self) -> None:
+        stop_process(self.beat, timeout=20)
+        stop_process(self.detector_worker, timeout=20)
         stop_process(self.worker, timeout=20)
         if self.service is not None:
+            if self.detector:
+                self.beat_schedule.unlink(missing_ok=True)
             self.service.stop()
+
+    @contextmanager
+    def worker_frozen(self) -> Iterator[None]:
+        """The engine's worker (main process and pool) stopped while inside,
+        as a worker too busy to take anything: what is sent to it waits."""
+        pids = [self.worker.pid, *_children(self.worker.pid)]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in reversed(pids):
+                os.kill(pid, signal.SIGCONT)
 
     # --- the v1 API, as clients and monitors use it ---------------------------
     def api(self, method: str, path: str, body: dict | None = None) -> requests.Response:
@@ -523,3 +643,272 @@ class Engine:
                 "f.message, f.events, f.actor_name, f.reason FROM notifications_fencerecord f "
                 "JOIN notifications_notification n ON n.id = f.notification_id "
                 "WHERE n.notification_uuid = %s ORDER BY f.id", (uuid,)).fetchall()
+
+    # --- what the service's database holds ---------------------------------------
+    def query(self, sql: str, params: tuple = ()) -> list[dict]:
+        """Rows of the service's database (for what no API shows yet)."""
+        import psycopg
+        from psycopg.rows import dict_row
+
+        with psycopg.connect(self.service.env["DATABASE_URL"], row_factory=dict_row) as db:
+            return db.execute(sql, params).fetchall()
+
+    def notifications_of(self, host: str) -> list[dict]:
+        """The notifications about the host (its uuid), oldest first, with
+        their own statuses (v1 shows `held` as `new`)."""
+        return self.query(
+            "SELECT notification_uuid::text AS uuid, type, status, payload, message, "
+            "generated_time, created_at, started_at FROM notifications_notification "
+            "WHERE source_host_uuid = %s ORDER BY id", (host,))
+
+    def host_fence_records(self, host: str) -> list[dict]:
+        """The fence records of every notification about the host, oldest first."""
+        return self.query(
+            "SELECT n.notification_uuid::text AS notification, f.kind, f.confirmed, "
+            "f.power_state, f.confirmed_at FROM notifications_fencerecord f "
+            "JOIN notifications_notification n ON n.id = f.notification_id "
+            "WHERE n.source_host_uuid = %s ORDER BY f.id", (host,))
+
+    def holds_of(self, host: str) -> list[dict]:
+        """The storm gates' holds of the notifications about the host."""
+        return self.query(
+            "SELECT n.notification_uuid::text AS notification, h.rule, h.message, "
+            "h.released_at, h.released_by FROM notifications_hold h "
+            "JOIN notifications_notification n ON n.id = h.notification_id "
+            "WHERE n.source_host_uuid = %s ORDER BY h.id", (host,))
+
+    # --- detection ---------------------------------------------------------------
+    def set_policy(self, *, segment: str, **policy) -> dict:
+        response = self.ext("PUT", f"/segments/{segment}/policy", {"policy": policy})
+        assert response.status_code == 200, response.text
+        return response.json()["policy"]
+
+    def set_probe(self, *, host: str, address: str, port: int) -> dict:
+        """The detector's TCP probe of the host (PUT /ext/v1/hosts/{uuid}/probe)."""
+        response = self.ext("PUT", f"/hosts/{host}/probe",
+                            {"probe": {"address": address, "port": port}})
+        assert response.status_code == 200, response.text
+        return response.json()["probe"]
+
+    def release_held(self, *, reason: str) -> list[str]:
+        """An operator releases every held recovery
+        (POST /ext/v1/held-recoveries/release); the uuids released."""
+        response = self.ext("POST", "/held-recoveries/release", {"release": {"reason": reason}})
+        assert response.status_code == 202, response.text
+        return [held["notification_uuid"] for held in response.json()["released"]]
+
+    def detector_runs(self, *, since: datetime) -> list[dict]:
+        """The detector's finished passes (PeriodicRun) started since `since`."""
+        return self.query(
+            "SELECT started_at, finished_at, node, result FROM masakari_site_periodicrun "
+            "WHERE name = 'detection' AND finished_at IS NOT NULL AND started_at >= %s "
+            "ORDER BY started_at", (since,))
+
+    def next_detector_pass(self, *, timeout: float = 30) -> dict:
+        """The first detector pass to start from now on, once it has finished."""
+        since = datetime.now(UTC)
+        return wait_until(lambda: next(iter(self.detector_runs(since=since)), None),
+                          timeout=timeout, what="a detector pass")
+
+    def health(self, host: str) -> dict:
+        """The detector's verdict on the host (GET /ext/v1/hosts/{uuid}/health):
+        its state, signals and `history` (newest first)."""
+        response = self.ext("GET", f"/hosts/{host}/health")
+        assert response.status_code == 200, response.text
+        return response.json()["health"]
+
+    def end_recoveries(self, *, reason: str, timeout: float = 180) -> None:
+        """No recovery left unfinished: those not running are cancelled
+        (POST /ext/v1/notifications/{uuid}/cancel), running ones waited for."""
+        def ended() -> bool:
+            unfinished = self.query(
+                "SELECT notification_uuid::text AS uuid, status FROM notifications_notification "
+                "WHERE status IN ('new', 'held', 'error', 'running')")
+            for notification in unfinished:
+                if notification["status"] != "running":
+                    self.ext("POST", f"/notifications/{notification['uuid']}/cancel",
+                             {"cancel": {"reason": reason}})
+            return not unfinished
+
+        wait_until(ended, timeout=timeout, what="every recovery ended", interval=1)
+
+    def delete_segments(self) -> None:
+        """Every segment and its hosts gone. With the detector: its hosts are
+        watched no more first, then its recoveries end (a segment being
+        recovered cannot be deleted)."""
+        segments = self.api("GET", "/segments").json()["segments"]
+        if self.detector and segments:
+            for seg in segments:
+                self.ext("PUT", f"/segments/{seg['uuid']}/policy",
+                         {"policy": {"detection": False}})
+            self.end_recoveries(reason="rig test ended")
+        for seg in segments:
+            for host in self.api("GET", f"/segments/{seg['uuid']}/hosts").json()["hosts"]:
+                self.api("DELETE", f"/segments/{seg['uuid']}/hosts/{host['uuid']}")
+            self.api("DELETE", f"/segments/{seg['uuid']}")
+
+
+# --- what the detector looks at beside Nova ----------------------------------------
+
+def _accept_and_close(listener: socket.socket, closed: threading.Event) -> None:
+    while not closed.is_set():
+        try:
+            connection, _ = listener.accept()
+        except TimeoutError:
+            continue
+        except OSError:
+            return
+        connection.close()
+
+
+@dataclass
+class HostProbes:
+    """A listening TCP socket per host on 127.0.0.1, standing for the host's
+    management address that the detector probes: it answers (accepts) while
+    the host is up; `close(host)` and connections are refused."""
+
+    hosts: tuple[str, ...] = tuple(HOSTS)
+
+    def __post_init__(self):
+        self.ports: dict[str, int] = {}
+        self._listeners: dict[str, tuple[socket.socket, threading.Event,
+                                         threading.Thread]] = {}
+
+    def start(self) -> "HostProbes":
+        for host in self.hosts:
+            listener = socket.socket()
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(16)
+            listener.settimeout(0.2)
+            closed = threading.Event()
+            thread = threading.Thread(target=_accept_and_close, args=(listener, closed),
+                                      name=f"probe-{host}", daemon=True)
+            thread.start()
+            self.ports[host] = listener.getsockname()[1]
+            self._listeners[host] = (listener, closed, thread)
+        return self
+
+    def close(self, host: str) -> None:
+        """Connections to the host's probe are refused from now on."""
+        listener, closed, thread = self._listeners.pop(host)
+        closed.set()
+        # The socket stays open in the kernel while the thread waits in accept.
+        thread.join()
+        listener.close()
+
+    def stop(self) -> None:
+        for host in list(self._listeners):
+            self.close(host)
+
+
+NOVA_API = ("127.0.0.1", 18774)
+
+
+@dataclass
+class NovaApiProxy:
+    """A TCP door to nova-api on a free loopback port: it forwards both ways,
+    until `block()` makes it a black hole (connections are accepted and held,
+    nothing goes through, no answer comes back) until `unblock()`. It counts
+    the connections it accepted and the bytes of nova-api's answers it passed
+    on (clients keep connections open between requests)."""
+
+    target: tuple[str, int] = NOVA_API
+    port: int = field(default_factory=free_port)
+    accepted: int = 0
+    answered_bytes: int = 0
+
+    def __post_init__(self):
+        self._blocked = threading.Event()
+        self._stopping = threading.Event()
+        self._held: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v2.1"
+
+    def start(self) -> "NovaApiProxy":
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", self.port))
+        self._listener.listen(64)
+        self._listener.settimeout(0.2)
+        self._thread = threading.Thread(target=self._serve, name="nova-api-proxy", daemon=True)
+        self._thread.start()
+        return self
+
+    def block(self) -> None:
+        self._blocked.set()
+
+    def unblock(self) -> None:
+        self._blocked.clear()
+        with self._lock:
+            held, self._held = self._held, []
+        for connection in held:
+            connection.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.unblock()
+        if self._listener is not None:
+            self._listener.close()
+
+    def _serve(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.accepted += 1
+                if self._blocked.is_set():
+                    self._held.append(client)
+                    continue
+            threading.Thread(target=self._pipe, args=(client,), daemon=True).start()
+
+    def _pipe(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(self.target, timeout=5)
+        except OSError:
+            client.close()
+            return
+        ends = {client: upstream, upstream: client}
+        try:
+            while not self._stopping.is_set():
+                if self._blocked.is_set():
+                    # A black hole from now on: nothing more either way, held open.
+                    with self._lock:
+                        self._held.extend((client, upstream))
+                    return
+                readable, _, _ = select.select(list(ends), [], [], 0.2)
+                for end in readable:
+                    data = end.recv(65536)
+                    if not data:
+                        client.close()
+                        upstream.close()
+                        return
+                    ends[end].sendall(data)
+                    if end is upstream:
+                        with self._lock:
+                            self.answered_bytes += len(data)
+        except OSError:
+            client.close()
+            upstream.close()
+
+
+def clouds_yaml_through(endpoint: str, directory: Path) -> Path:
+    """A copy of the rig's clouds.yaml whose rig-masakari reaches compute at
+    `endpoint` (openstacksdk's `compute_endpoint_override`); Keystone as before."""
+    import yaml
+
+    clouds = yaml.safe_load(CLOUDS_YAML.read_text())
+    clouds["clouds"]["rig-masakari"]["compute_endpoint_override"] = endpoint
+    path = directory / "clouds.yaml"
+    path.write_text(yaml.safe_dump(clouds))
+    return path

@@ -76,7 +76,25 @@ def rig_bmcs_refusing_off():
 def clean_segments(engine):
     """The test's segments and their hosts are deleted afterwards."""
     yield
-    for seg in engine.api("GET", "/segments").json()["segments"]:
-        for host in engine.api("GET", f"/segments/{seg['uuid']}/hosts").json()["hosts"]:
-            engine.api("DELETE", f"/segments/{seg['uuid']}/hosts/{host['uuid']}")
-        engine.api("DELETE", f"/segments/{seg['uuid']}")
+    engine.delete_segments()
+
+
+# "test name: what took how long", printed at the end of the run.
+RIG_TIMINGS: list[str] = []
+
+
+@pytest.fixture
+def timings(request):
+    """`timings(text)` records one of the test's timings: in its output, and
+    in the run's summary ("rig timings")."""
+    def record(text: str) -> None:
+        print(text)
+        RIG_TIMINGS.append(f"{request.node.name}: {text}")
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if RIG_TIMINGS:
+        terminalreporter.section("rig timings")
+        for line in RIG_TIMINGS:
+            terminalreporter.write_line(line)
