@@ -50,7 +50,6 @@ import os
 import pstats
 import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -62,6 +61,8 @@ sys.path.insert(0, str(REPO))
 
 DATABASE = "masakari_h6_bench_detection"
 ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+from recorder import Recorder  # noqa: E402  (bench/, the script's folder)
+
 OUT = REPO / "var" / "bench-detection.jsonl"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 INTERVAL = 5  # DETECTION_INTERVAL's default; the simulated clock's step
@@ -71,19 +72,6 @@ SAVED = None  # SavedRows, once Django is set up
 def spread(values: list[float]) -> dict:
     return {"median": round(statistics.median(values), 4), "max": round(max(values), 4),
             "min": round(min(values), 4)}
-
-
-class Recorder:
-    def __init__(self):
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        self.commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                                     capture_output=True, text=True).stdout.strip()
-
-    def __call__(self, row: dict) -> None:
-        print(json.dumps(row, default=str), flush=True)
-        with OUT.open("a") as fh:
-            fh.write(json.dumps({"at": time.strftime("%FT%T"), "commit": self.commit, **row},
-                                default=str) + "\n")
 
 
 # --- the bench database and Django -------------------------------------------------
@@ -480,7 +468,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.stale is not None and args.stale * args.report_interval != args.hosts:
         parser.error("--stale must be --hosts / --report-interval (one report phase)")
-    record = Recorder()
+    record = Recorder(OUT)
     record({"bench": "detection", "hosts": args.hosts, "segments": args.segments,
             "passes": args.passes, "save": args.save, "load": round(os.getloadavg()[0], 1)})
     create_database()

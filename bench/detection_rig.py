@@ -35,11 +35,9 @@ var/bench-detection-rig.jsonl.
 """
 
 import argparse
-import json
 import math
 import os
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -55,6 +53,8 @@ from recovery.tests.rig.bmc import RigBmcs  # noqa: E402
 from recovery.tests.rig.nodes import Cluster  # noqa: E402
 
 FAILED = "fake-host-1"
+from recorder import Recorder  # noqa: E402  (bench/, the script's folder)
+
 OUT = REPO / "var" / "bench-detection-rig.jsonl"
 PREFIX = "rig-bench-detect"
 TARGETS = {"poweroff": 30.0, "hung": 60.0}
@@ -64,19 +64,6 @@ def percentile(values: list[float], share: float) -> float:
     """Nearest rank: the smallest value with at least `share` of them at or below."""
     ordered = sorted(values)
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
-
-
-class Recorder:
-    def __init__(self):
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        self.commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                                     capture_output=True, text=True).stdout.strip()
-
-    def __call__(self, row: dict) -> None:
-        print(json.dumps(row, default=str), flush=True)
-        with OUT.open("a") as fh:
-            fh.write(json.dumps({"at": time.strftime("%FT%T"), "commit": self.commit, **row},
-                                default=str) + "\n")
 
 
 class Probe:
@@ -202,7 +189,7 @@ def main() -> None:
                         choices=["poweroff", "hung"])
     parser.add_argument("--no-warm-up", action="store_true")
     args = parser.parse_args()
-    record = Recorder()
+    record = Recorder(OUT)
     results: dict[str, list[dict]] = {scenario: [] for scenario in args.scenarios}
     failures: list[str] = []
     # Only HA_Enabled servers: the rig keeps other projects' servers on its hosts.

@@ -29,11 +29,9 @@ case; also appended to var/bench-fencing.jsonl.
 """
 
 import argparse
-import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -49,6 +47,8 @@ FAILED = "fake-host-1"
 HOST_DOWN = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
 # The service's defaults (masakari_site/settings.py).
 FENCING = {"timeout": 30, "retries": 3, "backoff": 1, "call_timeout": 10}
+from recorder import Recorder  # noqa: E402  (bench/, the script's folder)
+
 OUT = REPO / "var" / "bench-fencing.jsonl"
 
 
@@ -61,19 +61,6 @@ def percentile(values: list[float], share: float) -> float:
 def spread(values: list[float]) -> dict:
     return {"p50": round(percentile(values, 0.5), 3), "p95": round(percentile(values, 0.95), 3),
             "min": round(min(values), 3), "max": round(max(values), 3)}
-
-
-class Recorder:
-    def __init__(self):
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        self.commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                                     capture_output=True, text=True).stdout.strip()
-
-    def __call__(self, row: dict) -> None:
-        print(json.dumps(row, default=str), flush=True)
-        with OUT.open("a") as fh:
-            fh.write(json.dumps({"at": time.strftime("%FT%T"), "commit": self.commit, **row},
-                                default=str) + "\n")
 
 
 # --- 1. BMCs ----------------------------------------------------------------------
@@ -260,7 +247,7 @@ def main() -> None:
     parser.add_argument("--servers", type=int, default=20)
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "masakari_site.settings")
-    record = Recorder()
+    record = Recorder(OUT)
     if args.part in ("bmcs", "all"):
         bmc_cases(args.fence_runs, record)
     if args.part in ("rig", "all"):
