@@ -40,6 +40,10 @@ class NovaError(Exception):
         self.status_code = status_code
 
 
+class NovaNotConfigured(NovaError):
+    """Neither NOVA_CLOUD nor NOVA_AUTH_URL is set."""
+
+
 class NovaNotFound(NovaError):
     pass
 
@@ -361,7 +365,7 @@ def open_compute(*, timeout: int | None = None) -> Any:
     if settings.NOVA_CLOUD:
         return _pooled(openstack.connect(cloud=settings.NOVA_CLOUD, **common)).compute
     if not settings.NOVA_AUTH_URL:
-        raise NovaError("Nova is not configured: set NOVA_CLOUD (a clouds.yaml cloud) or "
+        raise NovaNotConfigured("Nova is not configured: set NOVA_CLOUD (a clouds.yaml cloud) or "
                         "NOVA_AUTH_URL and the NOVA_AUTH_* service account settings")
     if settings.NOVA_AUTH_APPLICATION_CREDENTIAL_ID:
         auth = {"auth_type": "v3applicationcredential",
@@ -441,6 +445,8 @@ def connect_nova() -> None:
     """
     try:
         get_nova().compute_services()
+    except NovaNotConfigured:
+        pass  # said once by `serve` and on every dashboard page, not by each worker process
     except (NovaError, sdk_exceptions.SDKException, ks_exceptions.ClientException) as exc:
         log.warning("Could not connect to Nova yet (%s); the first recovery will try again",
                     exc)

@@ -15,7 +15,7 @@ import logging
 import ssl
 import threading
 import time
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import jwt
 import requests
@@ -49,7 +49,8 @@ class InvalidToken(Exception):
 
 
 class ProviderUnavailable(Exception):
-    """The identity provider could not be asked."""
+    """The identity provider could not be asked; the message says why, for an
+    operator (a wrong OIDC_ISSUER reads differently from a provider that is down)."""
 
 
 def _ssl_context() -> ssl.SSLContext:
@@ -76,15 +77,37 @@ def metadata() -> dict:
         response.raise_for_status()
         document = response.json()
         if document.get("issuer", "").rstrip("/") != settings.OIDC_ISSUER:
-            raise ValueError(f"it names issuer {document.get('issuer')!r}, "
-                             f"not {settings.OIDC_ISSUER!r}")
+            raise ValueError(f"names issuer {document.get('issuer')!r}, "
+                             f"not OIDC_ISSUER's {settings.OIDC_ISSUER!r}")
     except (requests.RequestException, ValueError) as exc:
+        reason = discovery_failure(url, exc)
         with _lock:
-            _failure = (time.monotonic(), f"{url}: {exc}")
-        raise ProviderUnavailable(f"{url}: {exc}") from exc
+            _failure = (time.monotonic(), reason)
+        raise ProviderUnavailable(reason) from exc
     with _lock:
         _metadata, _failure = (time.monotonic(), document), None
     return document
+
+
+def discovery_failure(url: str, exc: Exception) -> str:
+    """Why the discovery document could not be had, naming the setting to fix
+    when the answer says OIDC_ISSUER is wrong rather than the provider down."""
+    host = urlsplit(url).hostname
+    if isinstance(exc, requests.ConnectionError) and any(
+            words in str(exc) for words in ("Name or service not known", "Failed to resolve",
+                                            "nodename nor servname", "getaddrinfo failed")):
+        return (f"The identity provider's host {host} does not resolve: check OIDC_ISSUER "
+                f"({settings.OIDC_ISSUER}).")
+    if isinstance(exc, requests.HTTPError) and exc.response is not None \
+            and exc.response.status_code == 404:
+        return (f"{url} answers 404: OIDC_ISSUER ({settings.OIDC_ISSUER}) is not the "
+                "provider's issuer URL (Keycloak's ends in /realms/NAME).")
+    if isinstance(exc, requests.JSONDecodeError):
+        return (f"{url} answers with something that is not a discovery document: check "
+                f"OIDC_ISSUER ({settings.OIDC_ISSUER}).")
+    if isinstance(exc, ValueError):
+        return f"The provider at {url} {exc}: set OIDC_ISSUER to its issuer exactly."
+    return f"The identity provider cannot be reached ({url}: {exc})."
 
 
 def _jwks_client() -> jwt.PyJWKClient:
@@ -253,7 +276,7 @@ class CallbackView(OIDCAuthenticationCallbackView):
             log.warning("OIDC login refused: %s", exc)
         except ProviderUnavailable as exc:
             log.warning("OIDC login failed: %s", exc)
-            return _unavailable(request)
+            return _unavailable(request, exc)
         except requests.RequestException as exc:
             log.warning("OIDC login failed at the provider: %s", exc)
         if request.user.is_authenticated:
@@ -261,9 +284,9 @@ class CallbackView(OIDCAuthenticationCallbackView):
         return self.login_failure()
 
 
-def _unavailable(request):
+def _unavailable(request, exc: ProviderUnavailable):
     from masakari_site.views import login_unavailable
-    return login_unavailable(request, "The identity provider cannot be reached.")
+    return login_unavailable(request, str(exc))
 
 
 class AuthenticationRequestView(OIDCAuthenticationRequestView):
@@ -276,7 +299,7 @@ class AuthenticationRequestView(OIDCAuthenticationRequestView):
             self.OIDC_OP_AUTH_ENDPOINT = metadata()["authorization_endpoint"]
         except ProviderUnavailable as exc:
             log.warning("OIDC login cannot start: %s", exc)
-            return _unavailable(request)
+            return _unavailable(request, exc)
         return super().get(request)
 
 

@@ -432,7 +432,8 @@ WEBHOOK_SOURCE = env_str("WEBHOOK_SOURCE", f"/masakari/{os.uname().nodename}")
 
 # --- Celery ---------------------------------------------------------------
 # Without CELERY_BROKER_URL the broker is a folder under var/: no server needed.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+# (Named host: kombu warns "No hostname was supplied" at every connection otherwise.)
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
 if not CELERY_BROKER_URL.startswith(("filesystem://", "redis://", "rediss://", "amqp://",
                                      "pyamqp://", "sqla+", "memory://")):
     raise ImproperlyConfigured(f"CELERY_BROKER_URL={CELERY_BROKER_URL!r}: unknown transport")

@@ -216,6 +216,27 @@ def test_the_provider_down_is_503_not_401(client, oidc_on, settings):
         assert response.status_code == 503 and fault(response)[0] == "serviceUnavailable"
 
 
+@pytest.mark.parametrize("issuer, says", [
+    ("http://no-such-idp.invalid", "host no-such-idp.invalid does not resolve: check OIDC_ISSUER"),
+    ("{issuer}/realms/missing", "answers 404: OIDC_ISSUER ({issuer}/realms/missing) is not"),
+    ("http://127.0.0.1:9", "The identity provider cannot be reached"),
+])
+def test_a_wrong_issuer_says_what_is_wrong_on_the_login_page(client, oidc_on, settings,
+                                                            issuer, says):
+    settings.OIDC_ISSUER = issuer.format(issuer=oidc_on.issuer)
+    oidc.forget_provider()
+    page = client.get("/oidc/authenticate/")
+    assert page.status_code == 503
+    assert says.format(issuer=oidc_on.issuer) in page.content.decode()
+
+
+def test_a_provider_naming_another_issuer_says_so(client, oidc_on, settings):
+    settings.OIDC_ISSUER = oidc_on.issuer.replace("127.0.0.1", "localhost")
+    oidc.forget_provider()
+    page = client.get("/oidc/authenticate/").content.decode()
+    assert f"names issuer &#x27;{oidc_on.issuer}&#x27;, not OIDC_ISSUER" in page
+
+
 def test_with_no_method_configured_the_api_refuses_everyone(client, db, settings):
     settings.MASAKARI_AUTH = ""
     response = ApiClient(client, "1.3").get("/v1/segments")

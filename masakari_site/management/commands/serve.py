@@ -54,6 +54,10 @@ class Command(BaseCommand):
             self.stderr.write(self.style.WARNING(
                 "No API authentication is configured: the API refuses every request. Set "
                 "KEYSTONE_AUTH_URL (and KEYSTONE_PASSWORD) or OIDC_ISSUER, or MASAKARI_AUTH."))
+        if not (settings.NOVA_CLOUD or settings.NOVA_AUTH_URL):
+            self.stderr.write(self.style.WARNING(
+                "Nova is not configured: every recovery will fail. Set NOVA_CLOUD (a clouds.yaml "
+                "cloud) or NOVA_AUTH_URL and the NOVA_AUTH_* service account settings."))
         if settings.MASAKARI_AUTH == "noauth":
             self.stderr.write(self.style.WARNING(
                 "MASAKARI_AUTH=noauth: every API request is treated as an admin. "
@@ -63,18 +67,20 @@ class Command(BaseCommand):
             "web": [python, "-m", "gunicorn", "masakari_site.wsgi", "--bind", bind,
                     "--workers", str(web_workers), "--access-logfile", "-",
                     "--no-control-socket"],
-            "worker": [python, "-m", "celery", "-A", "masakari_site", "worker",
+            "worker": [python, "-m", "celery", "-A", "masakari_site", "--quiet", "worker",
                        "--loglevel", "INFO", "--concurrency", "4",
                        "-n", f"engine.{os.getpid()}@%h"],
             # The detector's own worker: busy engine workers never delay it.
-            "detector": [python, "-m", "celery", "-A", "masakari_site", "worker",
-                         "--loglevel", "INFO", "--concurrency", "1",
+            "detector": [python, "-m", "celery", "-A", "masakari_site", "--quiet", "worker",
+                         "--loglevel", "WARNING", "--concurrency", "1",
                          "-n", f"detector.{os.getpid()}@%h", "-Q", settings.DETECTION_QUEUE],
             # Webhook deliveries: a slow receiver never holds an engine worker.
-            "webhooks": [python, "-m", "celery", "-A", "masakari_site", "worker",
+            "webhooks": [python, "-m", "celery", "-A", "masakari_site", "--quiet", "worker",
                          "--loglevel", "INFO", "--concurrency", "4",
                          "-n", f"webhooks.{os.getpid()}@%h", "-Q", settings.WEBHOOK_QUEUE],
-            "beat": [python, "-m", "celery", "-A", "masakari_site", "beat", "--loglevel", "INFO",
+            # WARNING: at INFO beat logs a line per due task, the detection's every 5 s.
+            "beat": [python, "-m", "celery", "-A", "masakari_site", "--quiet", "beat",
+                     "--loglevel", "WARNING",
                      "--schedule", str(settings.VAR_DIR / "celerybeat-schedule")],
         }
         self.stdout.write(f"API, dashboard and admin on http://{bind}/ — Ctrl-C stops everything.")
