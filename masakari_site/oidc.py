@@ -229,6 +229,11 @@ class OIDCBackend(OIDCAuthenticationBackend):
             raise SuspiciousOperation("ID token rejected: the nonce does not match")
         return claims
 
+    def get_userinfo(self, access_token, id_token, payload):
+        """The verified ID token's claims, completed by the userinfo answer:
+        some providers (Entra ID) put groups and roles in tokens only."""
+        return {**payload, **super().get_userinfo(access_token, id_token, payload)}
+
     def verify_claims(self, claims):
         username = username_from_claims(claims)
         if not username:

@@ -298,6 +298,22 @@ def test_an_admin_logs_in_to_the_dashboard_and_the_admin(client, oidc_on):
     assert "Site administration" in client.get("/admin/").content.decode()
 
 
+def test_groups_only_in_the_id_token_give_the_roles(client, settings, signing_key):
+    """Entra ID's userinfo answer has no groups: the ID token's count."""
+    provider = start_provider("http://testserver", private_jwk=signing_key,
+                              groups_in_tokens_only=True)
+    try:
+        provider.configure(settings)
+        settings.MASAKARI_AUTH = "oidc"
+        log_in(client, provider, "admin-eve")
+    finally:
+        provider.stop()
+        oidc.forget_provider()
+    user = get_user_model().objects.get(username="admin-eve")
+    assert user.is_superuser
+    assert sorted(user.groups.values_list("name", flat=True)) == ["admin", "member", "reader"]
+
+
 def test_a_member_logs_in_but_may_not_change_anything(client, oidc_on):
     log_in(client, oidc_on, "bob")
     user = get_user_model().objects.get(username="bob")

@@ -80,6 +80,7 @@ class Provider:
     port: int
     rp_url: str
     private_jwk: dict | None = None
+    groups_in_tokens_only: bool = False
     process: subprocess.Popen | None = None
 
     @property
@@ -118,6 +119,8 @@ class Provider:
                    API_AUDIENCE=API_AUDIENCE)
         if self.private_jwk:
             env["OP_JWK"] = json.dumps(self.private_jwk)
+        if self.groups_in_tokens_only:
+            env["OP_GROUPS_IN_TOKENS_ONLY"] = "1"
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(["node", "provider.mjs"], cwd=FOLDER, env=env,
                                             stdout=log, stderr=subprocess.STDOUT)
@@ -198,13 +201,14 @@ def rsa_private_jwk(kid: str) -> dict:
 
 
 def start_provider(rp_url: str = "http://127.0.0.1:9", *, private_jwk: dict | None = None,
-                   attempts: int = 3) -> Provider:
+                   groups_in_tokens_only: bool = False, attempts: int = 3) -> Provider:
     """Install if needed and start a provider whose login client sends
     people back to `rp_url`; `private_jwk` makes it sign with that key."""
     started = time.monotonic()
     ensure_installed()
     for attempt in range(1, attempts + 1):
-        provider = Provider(port=free_port(), rp_url=rp_url, private_jwk=private_jwk)
+        provider = Provider(port=free_port(), rp_url=rp_url, private_jwk=private_jwk,
+                            groups_in_tokens_only=groups_in_tokens_only)
         try:
             provider.start()
         except ProviderError as exc:

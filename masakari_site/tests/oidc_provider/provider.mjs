@@ -4,6 +4,8 @@
 //   API_AUDIENCE  the resource whose access tokens are JWTs for the API
 //   OP_JWK        optional: the RS256 private key (JWK JSON) to sign with;
 //                 by default a new one per start
+//   OP_GROUPS_IN_TOKENS_ONLY  optional, 1: groups go in the ID and access
+//                 tokens, not in the userinfo answer (as Entra ID does)
 // Any login name is accepted (devInteractions); names starting with "admin"
 // are in group ha-admins, others in ha-users. Clients:
 //   masakari-ui        the service's login (code flow, PKCE; opaque tokens for userinfo)
@@ -24,6 +26,7 @@ const jwk = process.env.OP_JWK ? JSON.parse(process.env.OP_JWK)
 Object.assign(jwk, { kid: jwk.kid || `test-${port}`, use: 'sig', alg: 'RS256' });
 
 const groupsOf = (id) => (id.startsWith('admin') ? ['ha-admins'] : ['ha-users']);
+const tokensOnly = process.env.OP_GROUPS_IN_TOKENS_ONLY === '1';
 const cliClient = (clientId) => ({
   client_id: clientId, client_secret: `${clientId}-secret`, redirect_uris: [CLI_REDIRECT],
   grant_types: ['authorization_code'], response_types: ['code'],
@@ -46,10 +49,11 @@ const provider = new Provider(issuer, {
   async findAccount(ctx, id) {
     return {
       accountId: id,
-      async claims() {
-        return { sub: id, email: `${id}@example.test`, email_verified: true, name: id,
-                 given_name: id, family_name: 'Tester', preferred_username: id,
-                 groups: groupsOf(id) };
+      async claims(use) {
+        const claims = { sub: id, email: `${id}@example.test`, email_verified: true, name: id,
+                         given_name: id, family_name: 'Tester', preferred_username: id };
+        if (!(tokensOnly && use === 'userinfo')) claims.groups = groupsOf(id);
+        return claims;
       },
     };
   },
@@ -57,6 +61,8 @@ const provider = new Provider(issuer, {
             profile: ['name', 'given_name', 'family_name', 'preferred_username'],
             groups: ['groups'] },
   scopes: ['openid', 'email', 'profile', 'groups'],
+  // Scope claims in the ID token too, so that a groups-in-tokens-only provider has them there.
+  conformIdTokenClaims: !tokensOnly,
   pkce: { required: (ctx, client) => client.clientId === 'masakari-ui' },
   features: {
     devInteractions: { enabled: true },
