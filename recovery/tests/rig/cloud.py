@@ -594,10 +594,26 @@ class Engine:
             # then ends with a message of its own.
             queued = retried and notification["message"].endswith(requeue_note)
             if notification["status"] not in ("new", "running") and not queued:
+                if notification["status"] == "finished":
+                    self.assert_stages(notification)
                 return notification
             if time.monotonic() > deadline:
                 raise TimeoutError(f"notification {uuid} still {notification['status']}")
             time.sleep(0.5)
+
+    def assert_stages(self, notification: dict) -> None:
+        """Every finished recovery of the rig suite has each stage of its kind
+        in its timeline, in order (issue: observability, stage timestamps)."""
+        # Here, not at the top: the benches import this module without Django.
+        from testing.timeline import HOST_FAILURE_STAGES, RECOVERY_STAGES, assert_timeline_ordered
+
+        uuid = notification["notification_uuid"]
+        timeline = self.ext("GET", f"/notifications/{uuid}/timeline")
+        assert timeline.status_code == 200, timeline.text
+        evacuated = notification["type"] == "COMPUTE_HOST" and any(
+            vmove["status"] == "succeeded" for vmove in self.vmoves(uuid))
+        assert_timeline_ordered(timeline.json(),
+                                require=HOST_FAILURE_STAGES if evacuated else RECOVERY_STAGES)
 
     def retry(self, uuid: str) -> dict:
         """An operator's retry (`manage.py retry_notification`); the notification
