@@ -53,10 +53,12 @@ def wait_settled(engine: ChaosEngine, uuid: str, *, timeout: float) -> dict:
 
 def assert_recovered(engine: ChaosEngine, conn, failure: HostFailure, *,
                      timeout: float = 300) -> dict:
-    """Finished; every server ACTIVE elsewhere; one succeeded vmove and one
-    evacuation in Nova per server. The notification's row."""
+    """Finished, with every stage in its timeline; every server ACTIVE
+    elsewhere; one succeeded vmove and one evacuation in Nova per server. The
+    notification's row."""
     notification = wait_settled(engine, failure.uuid, timeout=timeout)
     assert notification["status"] == "finished", notification["message"]
+    engine.assert_stages(notification)  # whatever failed meanwhile, a whole, ordered timeline
     servers = cloud.wait_servers(conn, failure.servers, lambda s: not s.task_state,
                                  what="servers settled")
     placed = {s.id: (s.status, s.compute_host) for s in servers.values()}

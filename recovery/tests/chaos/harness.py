@@ -30,6 +30,7 @@ import requests
 import yaml
 
 from recovery.tests.rig import cloud
+from recovery.tests.rig.cloud import wait_until
 from testing import POSTGRES_URL, ROOT, LiveService, free_port, stop_process
 
 HOST_DOWN = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
@@ -47,19 +48,6 @@ FAST_TAKEOVER = {
     # Only HA_Enabled servers: other servers on the rig's hosts are left alone.
     "EVACUATE_ALL_INSTANCES": "false",
 }
-
-
-def wait_until(condition: Callable[[], object], *, timeout: float, what: str,
-               interval: float = 0.2):
-    """Poll `condition` until it returns something true; that value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout}s")
-        time.sleep(interval)
 
 
 # --- processes in their own group ------------------------------------------------------
@@ -388,9 +376,11 @@ class NovaFaultProxy:
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                mode = proxy._mode(self.command, body)
+                mode = proxy._mode(self.command, body, self.headers)
                 if mode == "503":
                     return self._answer(503, b'{"error": "chaos: unavailable"}', {})
+                if mode == "401":  # what nova-api answers a revoked or expired token
+                    return self._answer(401, UNAUTHORIZED, {})
                 if mode == "hang":
                     time.sleep(proxy.hang)
                     self.close_connection = True
@@ -422,7 +412,7 @@ class NovaFaultProxy:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}/v2.1"
 
-    def _mode(self, method: str, body: bytes | None) -> str | None:
+    def _mode(self, method: str, body: bytes | None, headers) -> str | None:
         with self._lock:
             now = time.monotonic()
             if self.window_start is None:
@@ -454,6 +444,47 @@ class NovaFaultProxy:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+UNAUTHORIZED = (b'{"error": {"code": 401, "title": "Unauthorized", "message": "The request '
+                b'you have made requires authentication."}}')
+
+
+class TokenRevokingProxy(NovaFaultProxy):
+    """Passes HTTP to nova-api; at the first evacuate call (which passes) the
+    caller's token is revoked in Keystone, and from then on every request
+    still carrying it gets nova-api's 401 (Nova's own token cache could
+    accept it for minutes more: the proxy makes it count at once)."""
+
+    def __init__(self, *, keystone_url: str, admin_token: Callable[[], str]):
+        super().__init__(window=0, hang=0)
+        self.keystone_url, self.admin_token = keystone_url, admin_token
+        self.revoked: str | None = None
+        self.refused = 0
+        self.tokens_after: set[str] = set()
+
+    def _mode(self, method: str, body: bytes | None, headers) -> str | None:
+        token = headers.get("X-Auth-Token")
+        with self._lock:
+            if self.revoked is None:
+                if method == "POST" and body and b'"evacuate"' in body:
+                    self.revoked = token
+                    self._revoke(token)
+                return None
+            if token == self.revoked:
+                self.refused += 1
+                return "401"
+            self.tokens_after.add(token)
+            return None
+
+    def _revoke(self, token: str) -> None:
+        admin = {"X-Auth-Token": self.admin_token()}
+        revoked = requests.delete(f"{self.keystone_url}/auth/tokens", timeout=30,
+                                  headers={**admin, "X-Subject-Token": token})
+        assert revoked.status_code == 204, revoked.text
+        check = requests.get(f"{self.keystone_url}/auth/tokens", timeout=30,
+                             headers={**admin, "X-Subject-Token": token})
+        assert check.status_code == 404, f"Keystone still accepts the revoked token: {check}"
 
 
 def clouds_yaml_through(proxy: NovaFaultProxy, directory: Path) -> Path:

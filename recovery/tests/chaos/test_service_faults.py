@@ -14,7 +14,13 @@ from recovery.tests.chaos.checks import (
     wait_settled,
 )
 from recovery.tests.chaos.conftest import SERVERS
-from recovery.tests.chaos.harness import NovaFaultProxy, PostgresCluster, clouds_yaml_through
+from recovery.tests.chaos.harness import (
+    NovaFaultProxy,
+    PostgresCluster,
+    TokenRevokingProxy,
+    clouds_yaml_through,
+)
+from recovery.tests.rig import cloud
 
 pytestmark = [pytest.mark.chaos, pytest.mark.rig]
 
@@ -102,3 +108,30 @@ def test_nova_api_failing_for_a_while(nova_proxy, make_engine, tmp_path, opensta
     assert_recovered(engine, openstack_rig, failure, timeout=600)
     assert nova_proxy.window_start is not None, "no evacuate call went through the proxy"
     assert all(nova_proxy.faults.values()), nova_proxy.faults
+
+
+@pytest.fixture
+def revoking_proxy(openstack_rig):
+    proxy = TokenRevokingProxy(keystone_url=cloud.KEYSTONE_URL,
+                               admin_token=openstack_rig.session.get_token).start()
+    yield proxy
+    proxy.stop()
+
+
+def test_the_service_token_revoked_mid_recovery(revoking_proxy, make_engine, tmp_path,
+                                                openstack_rig, prefix, failed_compute):
+    """Keystone revokes the engine's token right after its first evacuate
+    call, and Nova refuses it from then on: the engine's session logs in
+    again and the recovery carries on, with no evacuation twice."""
+    engine = make_engine(env_overrides={
+        "NOVA_CLOUD": "rig-masakari-chaos",
+        "OS_CLIENT_CONFIG_FILE": str(clouds_yaml_through(revoking_proxy, tmp_path))})
+    engine.start_worker()
+    engine.start_beat()
+    failure = fail_host(engine, openstack_rig, host=failed_compute, prefix=prefix,
+                        count=SERVERS)
+
+    assert_recovered(engine, openstack_rig, failure)
+    assert revoking_proxy.revoked, "no evacuate call went through the proxy"
+    assert revoking_proxy.refused >= 1, "the revoked token was never used again"
+    assert revoking_proxy.tokens_after - {revoking_proxy.revoked}, "no new token was used"
