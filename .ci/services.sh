@@ -30,6 +30,13 @@ if ! up 6379; then
   wait_port 6379
 fi
 
+# The metrics tests scrape with a real Prometheus and lint with promtool.
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  echo "installing Prometheus"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    --no-install-recommends prometheus
+fi
+
 # The tests' OpenID Connect provider runs on Node.js (installed with npm).
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "installing Node.js and npm"

@@ -19,6 +19,8 @@ from django.conf import settings
 from keystoneauth1 import exceptions as ks_exceptions
 from openstack import exceptions as sdk_exceptions
 
+from masakari_site import metrics
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -195,6 +197,7 @@ class Nova:
         self.retries = settings.NOVA_API_RETRIES if retries is None else retries
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
+        call = metrics.timed_nova_call(call)
         retries = self.retries
         for attempt in range(retries + 1):
             try:

@@ -32,6 +32,8 @@ from sushy import auth as sushy_auth
 from sushy import connector as sushy_connector
 from sushy import exceptions as sushy_exceptions
 
+from masakari_site import metrics
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -98,12 +100,14 @@ def _scrub(text: str, device: DeviceSettings) -> str:
 
 # --- the calls --------------------------------------------------------------------
 
+@metrics.timed_power_call("read_power_state")
 def read_power_state(device: DeviceSettings, *, timeout: float) -> str:
     """"on", "off", or "unknown" (a transitional or unrecognised state)."""
     read = _redfish_power_state if device.driver == "redfish" else _ipmi_power_state
     return _bounded(device, timeout, partial(read, device))
 
 
+@metrics.timed_power_call("power_off")
 def power_off(device: DeviceSettings, *, timeout: float) -> str:
     """Hard power-off (Redfish ForceOff, IPMI chassis power off); the BMC's
     answer as text ("204 accepted", "400 …"), a refusal included."""
@@ -113,6 +117,7 @@ def power_off(device: DeviceSettings, *, timeout: float) -> str:
     return _bounded(device, timeout, partial(_ipmi_chassis_control, device, IPMI_POWER_DOWN))
 
 
+@metrics.timed_power_call("power_on")
 def power_on(device: DeviceSettings, *, timeout: float) -> str:
     """Power on (Redfish On, IPMI chassis power on); the BMC's answer as text."""
     if device.driver == "redfish":

@@ -413,6 +413,22 @@ HA_RELEASE_COOLDOWN = env_int("HA_RELEASE_COOLDOWN", 120)
 # Soft-deleted rows older than this are purged by the daily periodic task.
 PURGE_DELETED_AFTER_DAYS = env_int("PURGE_DELETED_AFTER_DAYS", 30)
 
+# --- Metrics (masakari_site/metrics.py, GET /metrics) ----------------------
+# Every process (gunicorn and Celery workers) writes its counters to files in
+# PROMETHEUS_MULTIPROC_DIR and a scrape adds them up; prometheus-client reads
+# the variable when it is imported, hence here. `manage.py serve` empties it
+# at start. Scrapers send METRICS_TOKEN as a bearer token (or the API's own
+# credentials); METRICS_ANONYMOUS=1 lets anyone read them.
+METRICS_DIR = Path(env_str("PROMETHEUS_MULTIPROC_DIR", "") or VAR_DIR / "metrics")
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+if METRICS_TOKEN and (len(METRICS_TOKEN) < 16 or METRICS_TOKEN.strip() != METRICS_TOKEN
+                      or " " in METRICS_TOKEN):
+    raise ImproperlyConfigured("METRICS_TOKEN: expected at least 16 characters, no spaces "
+                               "(e.g. python -c 'import secrets; print(secrets.token_urlsafe())')")
+METRICS_ANONYMOUS = env_bool("METRICS_ANONYMOUS", False)
+
 # --- Webhooks (webhooks/) -------------------------------------------------
 # Events are POSTed to the registered endpoints from workers of their own
 # queue (`manage.py serve`), so a slow or failing endpoint never delays a

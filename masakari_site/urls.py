@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularJSONAPIView
 
 from masakari_site import views
 from masakari_site.api import versions
+from masakari_site.api.metrics import MetricsView
 
 v1_patterns = [
     path("", include("segments.api.urls")),
@@ -32,6 +33,7 @@ urlpatterns = [
     path("ext/v1/", versions.ext_v1, name="version-ext-v1"),
     path("ext/v1/", include(ext_v1_patterns)),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
+    path("metrics", MetricsView.as_view(), name="metrics"),
     # People log in and out here, whether for the dashboard or the admin.
     path("login/", views.login, name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),

@@ -34,7 +34,7 @@ from django.utils import timezone
 from hosts.models import HealthChange, Host, HostHealth
 from hosts.selectors import probe_target
 from hosts.services import save_health
-from masakari_site import nova, periodic, power
+from masakari_site import metrics, nova, periodic, power
 from masakari_site.exceptions import MasakariError
 from masakari_site.secrets import SecretsError
 from notifications.models import (
@@ -74,12 +74,15 @@ def run_detection() -> dict | None:
     run = periodic.claim_slot(DETECTION, interval=settings.DETECTION_INTERVAL)
     if run is None:
         return None
+    started = time.monotonic()
     try:
         result = detect(now=run.started_at)
     except Exception as exc:
         periodic.finish_run(run, result={"error": repr(exc)})
+        metrics.record_detector_pass(result=None, seconds=time.monotonic() - started)
         raise
     periodic.finish_run(run, result=result)
+    metrics.record_detector_pass(result=result, seconds=time.monotonic() - started)
     return result
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from masakari_site import power
+from masakari_site import metrics, power
 from masakari_site.power import DeviceSettings, PowerError
 
 log = logging.getLogger(__name__)
@@ -154,11 +154,13 @@ def fence_host(devices: list[DeviceSettings], *, timeout: float, retries: int,
             continue
         message = f"{host} is Off: device {index} ({device.label}) {how}"
         log.info("Fencing: %s", message)
+        metrics.FENCING.labels(result="confirmed").inc()
         return FenceOutcome(confirmed=True, device=index, power_state="off",
                             started_at=started_at, confirmed_at=event.at,
                             events=tuple(run.events), message=message)
     reasons = "; ".join(failures) if failures else "it has no power device"
     last_read = next((e.power_state for e in reversed(run.events) if e.power_state), None)
+    metrics.FENCING.labels(result="failed").inc()
     return FenceOutcome(confirmed=False, device=None, power_state=last_read,
                         started_at=started_at, confirmed_at=None, events=tuple(run.events),
                         message=f"{host} could not be fenced: {reasons}")

@@ -27,6 +27,7 @@ from notifications.selectors import (
 from notifications.services import hold_notification
 from recovery import gates, selectors
 from recovery.dispatch import enqueue_processing
+from recovery.metrics import record_recovery_end
 from recovery.runs import (
     Heartbeat,
     Lease,
@@ -214,8 +215,9 @@ def end_notification(*, notification: Notification, lease: Lease, outcome: Outco
 
 def publish_end(notification: Notification, *, status: str, message: str,
                 next_attempt_at: datetime | None = None) -> None:
-    """The webhook events of how a recovery ended (its own transaction: the end
-    state is written already)."""
+    """The webhook events and metrics of how a recovery ended (its own
+    transaction: the end state is written already)."""
+    record_recovery_end(notification, status=status)
     with transaction.atomic():
         if status == NotificationStatus.FINISHED:
             publish_notification_event(EventType.RECOVERY_FINISHED, notification,

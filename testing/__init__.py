@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +70,21 @@ def wait_for_http(url: str, *, timeout: float = 30.0, process: subprocess.Popen 
             last_error = str(exc)
         time.sleep(0.2)
     raise TimeoutError(f"{url} did not answer within {timeout}s: {last_error}")
+
+
+def wait_until(condition: Callable[[], object], *, timeout: float, what: str,
+               poll: float = 0.2):
+    """condition()'s first truthy value, polled; fails the test after `timeout` s."""
+    import pytest
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {timeout} s")
+        time.sleep(poll)
 
 
 def stop_process(process: subprocess.Popen | None, *, timeout: float = 15) -> None:

@@ -1,7 +1,9 @@
 """Request ids for every response, microversions for the v1 API."""
 
+import time
 import uuid
 
+from masakari_site import metrics
 from masakari_site.api.errors import fault_response
 from masakari_site.api.microversions import (
     HEADER,
@@ -20,9 +22,13 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        started = time.monotonic()
         request.request_id = f"req-{uuid.uuid4()}"
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request.request_id
+        metrics.record_http_request(path=request.path, method=request.method,
+                                    status=response.status_code,
+                                    seconds=time.monotonic() - started)
         return response
 
 

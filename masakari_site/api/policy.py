@@ -57,6 +57,8 @@ DEFAULT_RULES: dict[str, str] = {
         # Webhooks: endpoints and their delivery logs (`update`: the admin and
         # dashboard edit an endpoint; the API replaces one by delete + create).
         "webhooks": ("create", "list", "get", "update", "delete", "deliveries"),
+        # GET /metrics with the API's credentials (a METRICS_TOKEN needs no rule).
+        "metrics": ("get",),
     }),
 }
 # A parsed rule: ("check", "role:admin"), ("not", rule), ("and", [rules]), ("or", [rules]).

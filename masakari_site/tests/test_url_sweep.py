@@ -17,7 +17,7 @@ from testing import fault
 pytestmark = pytest.mark.django_db
 
 VERSION_DOCUMENTS = {"/", "/v1", "/v1/", "/ext", "/ext/v1", "/ext/v1/"}
-API_PREFIXES = ("/v1", "/ext/", "/openapi")
+API_PREFIXES = ("/v1", "/ext/", "/openapi", "/metrics")
 # The way in: the login page (which sends the browser on to the provider),
 # the start and end of the OIDC flow, and logging out.
 LOGIN_FLOW = {"/login/", "/admin/login/", "/oidc/authenticate/", "/oidc/callback/",

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from hosts import services as host_services
 from hosts.models import Host
+from masakari_site import metrics
 from masakari_site.nova import Evacuation, Nova, NovaError, NovaNotFound, Server
 from notifications.models import (
     FenceKind,
@@ -490,6 +491,7 @@ def evacuate_instance(*, run: Run, vmove: VMove, target: str | None,
         if locked_by_us:
             held.add(server_id)
     _update_vmove(vmove, end_time=timezone.now(), **outcome)
+    metrics.EVACUATIONS.labels(result=outcome["status"]).inc()
 
 
 def _evacuate(run: Run, watch: ServerWatch, server: Server, plan: Plan, *,

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.management import BaseCommand, call_command
 from django.db import DEFAULT_DB_ALIAS
 
+from masakari_site import metrics
 from masakari_site.services import ensure_first_admin
 
 
@@ -62,11 +63,13 @@ class Command(BaseCommand):
             self.stderr.write(self.style.WARNING(
                 "MASAKARI_AUTH=noauth: every API request is treated as an admin. "
                 "For development and CI only; in production set MASAKARI_AUTH=keystone or oidc."))
+        # None of the service's processes runs yet: the counters start from zero.
+        metrics.clear_metrics_dir()
         python = sys.executable
         commands = {
             "web": [python, "-m", "gunicorn", "masakari_site.wsgi", "--bind", bind,
                     "--workers", str(web_workers), "--access-logfile", "-",
-                    "--no-control-socket"],
+                    "--no-control-socket", "--config", "python:masakari_site.gunicorn_conf"],
             "worker": [python, "-m", "celery", "-A", "masakari_site", "--quiet", "worker",
                        "--loglevel", "INFO", "--concurrency", "4",
                        "-n", f"engine.{os.getpid()}@%h"],
