@@ -73,18 +73,17 @@ def wait_for_http(url: str, *, timeout: float = 30.0, process: subprocess.Popen 
 
 
 def wait_until(condition: Callable[[], object], *, timeout: float, what: str,
-               poll: float = 0.2):
-    """condition()'s first truthy value, polled; fails the test after `timeout` s."""
-    import pytest
-
+               interval: float = 0.2):
+    """condition()'s first truthy value, polled every `interval` s; TimeoutError
+    naming `what` after `timeout` s (tests, and the benches that share their rigs)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout} s")
-        time.sleep(poll)
+            raise TimeoutError(f"{what}: not within {timeout:g} s")
+        time.sleep(interval)
 
 
 def stop_process(process: subprocess.Popen | None, *, timeout: float = 15) -> None:

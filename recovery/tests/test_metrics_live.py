@@ -172,7 +172,7 @@ def test_prometheus_scrapes_a_recovery_summed_over_every_process(
         state = found["notification"]["status"]
         return state if state in ("finished", "error", "failed") else None
 
-    assert wait_until(status, timeout=30, what="the recovery to end", poll=0.5) == "finished"
+    assert wait_until(status, timeout=30, what="the recovery to end", interval=0.5) == "finished"
 
     # Both web workers answer API calls: requests at once until each has some.
     web_workers = children(service.process.pid)

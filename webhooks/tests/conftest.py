@@ -5,9 +5,7 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +14,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from masakari_site.celery import app
-from testing import ROOT, free_port, stop_process, wait_for_http
+from testing import ROOT, free_port, stop_process, wait_for_http, wait_until
 
 RECEIVER = Path(__file__).with_name("receiver.py")
 LOG_DIR = ROOT / "var" / "test-logs"
@@ -30,19 +28,6 @@ def sent(monkeypatch) -> list[tuple[int, float | None]]:
                         lambda delivery_id, *, countdown=None:
                         messages.append((delivery_id, countdown)))
     return messages
-
-
-def wait_until(condition: Callable[[], object], *, timeout: float, what: str,
-               poll: float = 0.05):
-    """condition()'s first truthy value, polled; fails the test after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not within {timeout} s")
-        time.sleep(poll)
 
 
 @dataclass

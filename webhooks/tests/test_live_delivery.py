@@ -16,9 +16,9 @@ from django.db import transaction
 from standardwebhooks.webhooks import Webhook as Verifier
 
 from masakari_site.changelog import system_actor
+from testing import wait_until
 from webhooks import services
 from webhooks.models import Delivery, DeliveryStatus, EventType
-from webhooks.tests.conftest import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

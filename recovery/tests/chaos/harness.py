@@ -30,8 +30,7 @@ import requests
 import yaml
 
 from recovery.tests.rig import cloud
-from recovery.tests.rig.cloud import wait_until
-from testing import POSTGRES_URL, ROOT, LiveService, free_port, stop_process
+from testing import POSTGRES_URL, ROOT, LiveService, free_port, stop_process, wait_until
 
 HOST_DOWN = {"event": "STOPPED", "host_status": "NORMAL", "cluster_status": "OFFLINE"}
 LOG_DIR = ROOT / "var" / "test-logs"

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import requests
 
-from testing import ROOT, LiveService, file_lock, free_port, stop_process
+from testing import ROOT, LiveService, file_lock, free_port, stop_process, wait_until
 
 RIG_SCRIPT = Path(os.environ.get("RIG_SCRIPT", "/work/shared/rig/real-openstack.sh"))
 RIG_DIR = Path(os.environ.get("RIG", "/tmp/rig"))
@@ -448,19 +448,6 @@ def _secrets_key() -> str:
     from cryptography.fernet import Fernet
 
     return os.environ.get("MASAKARI_SECRETS_KEY") or Fernet.generate_key().decode()
-
-
-def wait_until(condition: Callable[[], object], *, timeout: float, what: str,
-               interval: float = 0.2):
-    """Poll `condition` until it returns something true; that value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout:g} s")
-        time.sleep(interval)
 
 
 def _children(pid: int) -> list[int]:

@@ -18,9 +18,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from recovery.tests.chaos.harness import nova_evacuations_since, wait_until
+from recovery.tests.chaos.harness import nova_evacuations_since
 from recovery.tests.rig import cloud
 from recovery.tests.rig.nodes import Cluster
+from testing import wait_until
 
 pytestmark = pytest.mark.rig
 
