@@ -30,6 +30,17 @@ if ! up 6379; then
   wait_port 6379
 fi
 
+# RabbitMQ (guest/guest): the OpenStack notifications are read off it by an
+# oslo.messaging listener.
+if ! up 5672; then
+  echo "starting RabbitMQ"
+  if ! command -v rabbitmq-server >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server
+  fi
+  rabbitmq-server -detached 2>/dev/null || (rabbitmq-server >/var/log/rabbitmq-ci.log 2>&1 &)
+  wait_port 5672
+fi
+
 # The metrics tests scrape with a real Prometheus and lint with promtool.
 if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
   echo "installing Prometheus"

@@ -15,9 +15,10 @@ from django.db.models import (
 )
 from django.utils import timezone
 
-from hosts.filters import HostFilterSet
+from hosts.filters import HealthChangeFilterSet, HostFilterSet
 from hosts.models import Health, HealthChange, Host, HostHealth, HostState
 from masakari_site.api.listing import ListParams, paginate
+from masakari_site.exports import Export
 from masakari_site.filters import apply_filters
 from masakari_site.selectors import get_by_uuid
 from notifications.models import (
@@ -195,3 +196,17 @@ def watched_segments() -> list[WatchedSegment]:
     return [WatchedSegment(segment=segment, hosts=segment.host_count,
                            on_maintenance=segment.maintenance_count,
                            states=states[segment.pk]) for segment in segments]
+
+
+# --- exports --------------------------------------------------------------------
+
+HEALTH_EXPORT = Export(kind="host-health", columns={
+    "at": "at", "host_uuid": "host__uuid", "hostname": "host__name",
+    "segment_uuid": "host__segment__uuid", "previous": "previous", "state": "state",
+    "message": "message", "evidence": "evidence"})
+
+
+def health_changes_to_export(*, query) -> QuerySet[HealthChange]:
+    """Every host's health changes (HealthChangeFilterSet's filters), newest first."""
+    return apply_filters(HealthChangeFilterSet, query, HealthChange.objects.all()) \
+        .order_by("-at", "-id")

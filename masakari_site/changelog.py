@@ -8,6 +8,7 @@ change cannot be made without being recorded.
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Model
 
+from masakari_site import openstack_notifications
 from masakari_site.api.principal import Principal
 from masakari_site.models import ObjectChange
 
@@ -40,8 +41,13 @@ def actor_name(actor: Actor) -> str:
 def record_change(*, actor: Actor, action: str, obj: Model, object_type: str,
                   object_uuid=None, changes: dict | None = None) -> ObjectChange:
     account = actor if isinstance(actor, AbstractBaseUser) else None
-    return ObjectChange.objects.create(
+    change = ObjectChange.objects.create(
         user=account, user_name=actor_name(actor), action=action, object_type=object_type,
         object_uuid=object_uuid or obj.uuid, object_repr=str(obj)[:255],
         changes=changes or {},
     )
+    # Upstream's versioned notifications of segments and hosts (sent once committed).
+    openstack_notifications.object_changed(object_type=object_type, action=action, obj=obj,
+                                           changes=change.changes,
+                                           actor_name=change.user_name)
+    return change

@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 
 from masakari_site.env import parse_bool
 from masakari_site.exceptions import Invalid
+from masakari_site.models import ObjectChange
 
 
 class LenientBooleanFormField(forms.Field):
@@ -69,3 +70,18 @@ def apply_filters(filterset_class, query, queryset: QuerySet) -> QuerySet:
         )
         raise Invalid(f"Invalid filter: {problems}")
     return filterset.qs
+
+
+class ObjectChangeFilterSet(django_filters.FilterSet):
+    """The change log (exports): one object's changes, a kind's, an actor's, a window."""
+
+    object_type = django_filters.CharFilter(lookup_expr="iexact")
+    object_uuid = LenientUUIDFilter()
+    action = LenientChoiceFilter(choices=ObjectChange.Action.choices)
+    user_name = django_filters.CharFilter(lookup_expr="iexact")
+    since = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="lt")
+
+    class Meta:
+        model = ObjectChange
+        fields = ["object_type", "object_uuid", "action", "user_name", "since", "until"]

@@ -3,6 +3,7 @@
 Every variable is documented in the README; a wrong value fails at start.
 """
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -445,6 +446,35 @@ WEBHOOK_RETRY_BACKOFF_MAX = env_int("WEBHOOK_RETRY_BACKOFF_MAX", 3600, minimum=1
 WEBHOOK_REDISPATCH_INTERVAL = env_int("WEBHOOK_REDISPATCH_INTERVAL", 60, minimum=1)
 WEBHOOK_KEEP_DAYS = env_int("WEBHOOK_KEEP_DAYS", 14, minimum=1)
 WEBHOOK_SOURCE = env_str("WEBHOOK_SOURCE", f"/masakari/{os.uname().nodename}")
+
+# --- OpenStack notifications (masakari_site/openstack_notifications.py) -----
+# Upstream Masakari's versioned notifications on the cloud's message bus, for
+# Ceilometer and other consumers. Off (`noop`) unless a driver is named;
+# `messagingv2`/`messaging` need MASAKARI_NOTIFICATIONS_TRANSPORT_URL
+# (rabbit://user:password@host:5672/vhost) and oslo.messaging (the `oslo`
+# extra); `log` writes them to the log instead.
+MASAKARI_NOTIFICATIONS_DRIVERS = ("noop", "messagingv2", "messaging", "log")
+MASAKARI_NOTIFICATIONS_DRIVER = env_str("MASAKARI_NOTIFICATIONS_DRIVER", "noop").strip() or "noop"
+if MASAKARI_NOTIFICATIONS_DRIVER not in MASAKARI_NOTIFICATIONS_DRIVERS:
+    raise ImproperlyConfigured(
+        f"MASAKARI_NOTIFICATIONS_DRIVER={MASAKARI_NOTIFICATIONS_DRIVER!r}: expected one of "
+        f"{', '.join(MASAKARI_NOTIFICATIONS_DRIVERS)}")
+MASAKARI_NOTIFICATIONS_TRANSPORT_URL = env_str("MASAKARI_NOTIFICATIONS_TRANSPORT_URL", "")
+MASAKARI_NOTIFICATIONS_TOPICS = env_list("MASAKARI_NOTIFICATIONS_TOPICS",
+                                         ["versioned_notifications"])
+if MASAKARI_NOTIFICATIONS_DRIVER != "noop":
+    if not MASAKARI_NOTIFICATIONS_TOPICS:
+        raise ImproperlyConfigured("MASAKARI_NOTIFICATIONS_TOPICS: name at least one topic")
+    if importlib.util.find_spec("oslo_messaging") is None:
+        raise ImproperlyConfigured(
+            f"MASAKARI_NOTIFICATIONS_DRIVER={MASAKARI_NOTIFICATIONS_DRIVER} needs oslo.messaging: "
+            "pip install 'masakari-site[oslo]'")
+if MASAKARI_NOTIFICATIONS_DRIVER.startswith("messaging") and not (
+        MASAKARI_NOTIFICATIONS_TRANSPORT_URL.startswith(("rabbit://", "kafka://"))):
+    raise ImproperlyConfigured(
+        f"MASAKARI_NOTIFICATIONS_DRIVER={MASAKARI_NOTIFICATIONS_DRIVER} needs "
+        "MASAKARI_NOTIFICATIONS_TRANSPORT_URL=rabbit://user:password@host:5672/vhost (or "
+        f"kafka://…); it is {MASAKARI_NOTIFICATIONS_TRANSPORT_URL or 'not set'}")
 
 # --- Celery ---------------------------------------------------------------
 # Without CELERY_BROKER_URL the broker is a folder under var/: no server needed.

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularJSONAPIView
 
 from masakari_site import views
 from masakari_site.api import versions
+from masakari_site.api.exports import ChangeExportViewSet
 from masakari_site.api.metrics import MetricsView
 
 v1_patterns = [
@@ -19,6 +20,8 @@ ext_v1_patterns = [
     path("", include("notifications.api.ext_urls")),
     path("", include("recovery.api.ext_urls")),
     path("", include("webhooks.api.ext_urls")),
+    path("exports/changes", ChangeExportViewSet.as_view({"get": "list"}),
+         name="ext-export-changes"),
 ]
 
 urlpatterns = [

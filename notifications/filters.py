@@ -46,3 +46,13 @@ class VMoveFilterSet(django_filters.FilterSet):
     class Meta:
         model = VMove
         fields = ["type", "status"]
+
+
+class VMoveExportFilterSet(VMoveFilterSet):
+    """The vmoves list's filters, across notifications (exports): one
+    notification's with `notification_uuid`."""
+
+    notification_uuid = LenientUUIDFilter(field_name="notification__notification_uuid")
+
+    class Meta(VMoveFilterSet.Meta):
+        fields = ["notification_uuid", "type", "status"]

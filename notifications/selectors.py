@@ -8,11 +8,12 @@ from typing import NamedTuple
 from django.db.models import Min, Prefetch, QuerySet
 
 from hosts.models import Health, HealthChange
-from masakari_site.api.listing import ListParams, paginate
+from masakari_site.api.listing import ListParams, ordered, paginate, parse_list_params
 from masakari_site.exceptions import Invalid
+from masakari_site.exports import Export
 from masakari_site.filters import apply_filters
 from masakari_site.selectors import get_by_uuid
-from notifications.filters import NotificationFilterSet, VMoveFilterSet
+from notifications.filters import NotificationFilterSet, VMoveExportFilterSet, VMoveFilterSet
 from notifications.models import (
     UNDER_RECOVERY_STATUSES,
     FenceKind,
@@ -361,3 +362,32 @@ def recovery_timeline(notification: Notification) -> Timeline:
             first_event_at=Min("events__timestamp"))),
         evidence=detection_evidence(notification),
     )
+
+
+# --- exports --------------------------------------------------------------------
+
+NOTIFICATION_EXPORT = Export(kind="notifications", columns={
+    key: key for key in (
+        "id", "notification_uuid", "type", "hostname", "generated_time", "status",
+        "source_host_uuid", "failover_segment_uuid", "payload", "message", "attempts",
+        "created_at", "updated_at", "started_at", "ended_at")})
+VMOVE_EXPORT = Export(kind="vmoves", columns={
+    "id": "id", "uuid": "uuid", "notification_uuid": "notification__notification_uuid",
+    "instance_uuid": "instance_uuid", "instance_name": "instance_name",
+    "source_host": "source_host", "dest_host": "dest_host", "type": "type",
+    "status": "status", "start_time": "start_time", "end_time": "end_time",
+    "message": "message", "created_at": "created_at", "updated_at": "updated_at"})
+
+
+def notifications_to_export(*, query) -> QuerySet[Notification]:
+    """Every notification the v1 list shows for `query` (its filters and sort
+    keys; no page)."""
+    sort = parse_list_params(query, sort_fields=NOTIFICATION_SORT_FIELDS).sort
+    return ordered(apply_filters(NotificationFilterSet, query, Notification.objects.all()), sort)
+
+
+def vmoves_to_export(*, query) -> QuerySet[VMove]:
+    """Every vmove the vmoves lists show for `query` (their filters and sort
+    keys), of all notifications or of `notification_uuid`'s."""
+    sort = parse_list_params(query, sort_fields=VMOVE_SORT_FIELDS).sort
+    return ordered(apply_filters(VMoveExportFilterSet, query, VMove.objects.all()), sort)

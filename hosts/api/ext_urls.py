@@ -1,5 +1,6 @@
 from django.urls import path
 
+from hosts.api.exports import HealthExportViewSet
 from hosts.api.ext import HealthViewSet, PowerViewSet, ProbeViewSet
 
 urlpatterns = [
@@ -13,4 +14,6 @@ urlpatterns = [
     path("hosts/<str:host_uuid>/probe",
          ProbeViewSet.as_view({"get": "retrieve", "put": "update", "delete": "destroy"}),
          name="ext-host-probe"),
+    path("exports/host-health", HealthExportViewSet.as_view({"get": "list"}),
+         name="ext-export-host-health"),
 ]

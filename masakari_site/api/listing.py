@@ -90,13 +90,17 @@ def _equal(field: str, value) -> Q:
     return Q(**{f"{field}__isnull": True}) if value is None else Q(**{field: value})
 
 
+def ordered(queryset: QuerySet, sort: tuple[tuple[str, str], ...]) -> QuerySet:
+    """`queryset` in a list's order (ListParams.sort); NULL sorts lowest."""
+    return queryset.order_by(*[
+        F(field).asc(nulls_first=True) if direction == "asc" else F(field).desc(nulls_last=True)
+        for field, direction in sort
+    ])
+
+
 def paginate(queryset: QuerySet, params: ListParams, *, marker_scope: QuerySet) -> QuerySet:
     """Order and slice `queryset`; the marker row is looked up in `marker_scope`."""
-    ordering = [
-        F(field).asc(nulls_first=True) if direction == "asc" else F(field).desc(nulls_last=True)
-        for field, direction in params.sort
-    ]
-    queryset = queryset.order_by(*ordering)
+    queryset = ordered(queryset, params.sort)
     if params.marker is not None:
         fields = [field for field, _ in params.sort]
         row = marker_scope.filter(pk=params.marker).values(*fields).first()

@@ -60,6 +60,12 @@ DEFAULT_RULES: dict[str, str] = {
         # GET /metrics with the API's credentials (a METRICS_TOKEN needs no rule).
         "metrics": ("get",),
     }),
+    # Exports (/ext/v1/exports/<kind>, the dashboard's export links): whoever
+    # may read the list may export it; the change log, admins.
+    "masakari_ext:exports:notifications": "rule:os_masakari_api:notifications:index",
+    "masakari_ext:exports:vmoves": "rule:os_masakari_api:vmoves:index",
+    "masakari_ext:exports:host_health": "rule:masakari_ext:health:get",
+    "masakari_ext:exports:changes": ADMIN_API,
 }
 # A parsed rule: ("check", "role:admin"), ("not", rule), ("and", [rules]), ("or", [rules]).
 Rule = tuple

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from notifications.api.exports import NotificationExportViewSet, VMoveExportViewSet
 from notifications.api.ext import (
     CancelViewSet,
     ConfirmFencedViewSet,
@@ -21,4 +22,8 @@ urlpatterns = [
          name="ext-held-recoveries"),
     path("held-recoveries/release", HeldRecoveriesViewSet.as_view({"post": "release"}),
          name="ext-held-recoveries-release"),
+    path("exports/notifications", NotificationExportViewSet.as_view({"get": "list"}),
+         name="ext-export-notifications"),
+    path("exports/vmoves", VMoveExportViewSet.as_view({"get": "list"}),
+         name="ext-export-vmoves"),
 ]
