@@ -1,5 +1,7 @@
 """The dashboard's list filters: the query string of each list page."""
 
+from uuid import UUID
+
 import django_filters
 from django import forms
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -7,6 +9,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from dashboard import permissions
 from dashboard.forms import api_choices
 from hosts.models import Health, Host, HostState, PowerDevice
+from masakari_site.models import ObjectChange
 from notifications.models import Notification, NotificationStatus, NotificationType
 from segments.models import RecoveryMethod, Segment
 from webhooks.models import Delivery, DeliveryStatus
@@ -109,3 +112,37 @@ class DeliveryFilter(django_filters.FilterSet):
     class Meta:
         model = Delivery
         fields = ["status"]
+
+
+def _object(queryset: QuerySet, name: str, value: str) -> QuerySet:
+    """An object by its UUID, or by words of its name."""
+    text = value.strip()
+    try:
+        return queryset.filter(object_uuid=UUID(text))
+    except ValueError:
+        return queryset.filter(object_repr__icontains=text)
+
+
+class ChangeFilter(django_filters.FilterSet):
+    """The audit log (the change log of every object); `kinds`: the object
+    types the user may read the changes of."""
+
+    actor = django_filters.CharFilter(field_name="user_name", lookup_expr="icontains",
+                                      label="Who")
+    kind = django_filters.ChoiceFilter(field_name="object_type", empty_label="any",
+                                       label="Object type")
+    object = django_filters.CharFilter(method=_object, label="Object (name or UUID)")
+    action = django_filters.ChoiceFilter(choices=ObjectChange.Action.choices,
+                                         empty_label="any")
+    since = django_filters.DateTimeFilter(field_name="time", lookup_expr="gte",
+                                          widget=DateTimeLocalInput(), label="From (UTC)")
+    until = django_filters.DateTimeFilter(field_name="time", lookup_expr="lt",
+                                          widget=DateTimeLocalInput(), label="until")
+
+    class Meta:
+        model = ObjectChange
+        fields = ["actor", "kind", "object", "action", "since", "until"]
+
+    def __init__(self, *args, kinds: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.filters["kind"].extra["choices"] = [(kind, kind) for kind in kinds]

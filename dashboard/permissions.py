@@ -43,6 +43,11 @@ RULES = {
     "webhook_update": "masakari_ext:webhooks:update",
     "webhook_delete": "masakari_ext:webhooks:delete",
     "webhook_deliveries": "masakari_ext:webhooks:deliveries",
+    # Exports of the lists (CSV, JSON).
+    "export_notifications": "masakari_ext:exports:notifications",
+    "export_vmoves": "masakari_ext:exports:vmoves",
+    "export_host_health": "masakari_ext:exports:host_health",
+    "export_changes": "masakari_ext:exports:changes",
 }
 
 

@@ -1,8 +1,10 @@
 """What the dashboard pages read. Every page costs a fixed number of queries,
 whatever the number of segments, hosts or notifications."""
 
+import math
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
@@ -17,7 +19,8 @@ from django.db.models import (
     Subquery,
     Window,
 )
-from django.db.models.functions import Coalesce, RowNumber
+from django.db.models.functions import Coalesce, RowNumber, TruncDate
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -27,6 +30,7 @@ from masakari_site.models import ObjectChange, PeriodicRun
 from masakari_site.selectors import get_by_uuid
 from notifications.models import (
     ACTIVE_STATUSES,
+    UNDER_RECOVERY_STATUSES,
     FenceRecord,
     Hold,
     HoldRule,
@@ -34,10 +38,13 @@ from notifications.models import (
     NotificationStatus,
     NotificationType,
     RecoveryStep,
+    RecoveryStepState,
     VMove,
+    VMoveStatus,
 )
 from notifications.selectors import (
     DURATION_LABELS,
+    HOST_LEVEL_TYPES,
     StepTiming,
     Timeline,
     VMoveTiming,
@@ -46,7 +53,8 @@ from notifications.selectors import (
 )
 from recovery.detector import nova_configured
 from recovery.gates import DETECTION
-from segments.models import Segment
+from recovery.workflows import host_failure, instance_failure, process_failure
+from segments.models import FencingPolicy, RecoveryMethod, Segment
 from webhooks.models import Delivery, DeliveryStatus, Webhook
 
 PAGE_SIZE = 50
@@ -333,16 +341,6 @@ def holds(*, notification: Notification) -> list[Hold]:
 
 # --- notifications ----------------------------------------------------------------
 
-def recovery_progress(notification: Notification) -> int:
-    """Percent done, from the steps' own progress (needs `recovery_steps` prefetched)."""
-    if notification.status in (NotificationStatus.FINISHED, NotificationStatus.IGNORED):
-        return 100
-    steps = list(notification.recovery_steps.all())
-    if not steps:
-        return 0
-    return round(100 * sum(step.progress for step in steps) / len(steps))
-
-
 def notifications_with_steps(notifications: QuerySet[Notification]) -> QuerySet[Notification]:
     return notifications.prefetch_related(Prefetch(
         "recovery_steps", queryset=RecoveryStep.objects.prefetch_related("events")))
@@ -386,7 +384,8 @@ def fence_records(*, notification: Notification) -> list[FenceRecord]:
 
 def source_host(*, notification: Notification) -> Host | None:
     """The host the notification is about, if it still exists."""
-    return Host.objects.filter(uuid=notification.source_host_uuid).first()
+    return Host.objects.select_related("segment", "health") \
+        .filter(uuid=notification.source_host_uuid).first()
 
 
 # --- overview ------------------------------------------------------------------
@@ -396,6 +395,14 @@ class SegmentOverview:
     segment: Segment
     # Each with `map_state` and `map_label` (map_state).
     hosts: list[Host] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # segment_warnings
+
+
+# A host's recovery says more than a health reading it has overtaken (the
+# detector has not seen the failure a monitor reported, or the host came back).
+RECOVERY_STATES = (HostState.RECOVERING, HostState.RECOVERY_FAILED,
+                   HostState.RECOVERY_RETRYING, HostState.RECOVERY_HELD)
+CAUGHT_UP_BY = (Health.UP, Health.SUSPECT, Health.UNKNOWN)
 
 
 def map_state(host: Host, *, with_health: bool) -> tuple[str, str]:
@@ -404,7 +411,7 @@ def map_state(host: Host, *, with_health: bool) -> tuple[str, str]:
     `with_health`: the viewer may see it), else its HostState (what the
     monitors' notifications tell)."""
     health = watched_health(host) if with_health else None
-    if health is None:
+    if health is None or (host.state in RECOVERY_STATES and health.state in CAUGHT_UP_BY):
         return host.state, HostState(host.state).label
     return f"health-{health.state}", f"{Health(health.state).label} ({health.message})" \
         if health.message else Health(health.state).label
@@ -413,7 +420,8 @@ def map_state(host: Host, *, with_health: bool) -> tuple[str, str]:
 @dataclass
 class Overview:
     segments: Page
-    active: list[Notification]
+    active: list["RecoverySummary"]  # running, then recently ended
+    host_counts: dict[str, int]  # hosts by HostState
     last_day_by_status: dict[str, int]
     last_day_since: datetime
     last_day: list[Notification]
@@ -424,23 +432,21 @@ class Overview:
     held: HeldRecoveries
 
     @property
+    def warned_segments(self) -> list[SegmentOverview]:
+        """The segments of this page with a configuration warning."""
+        return [item for item in self.segments if item.warnings]
+
+    @property
     def health_shown(self) -> bool:
         """Some host on the map is coloured by its health."""
         return any(host.map_state.startswith("health-")
                    for item in self.segments for host in item.hosts)
 
 
-def active_recoveries() -> list[Notification]:
-    notifications = notifications_with_steps(
-        Notification.objects.filter(status__in=ACTIVE_STATUSES).order_by("created_at", "id")
-    )[:OVERVIEW_LIST_LENGTH]
-    for notification in notifications:
-        notification.progress = recovery_progress(notification)
-    return list(notifications)
-
-
 def _segment_overviews(segments: Page, *, with_health: bool) -> list[SegmentOverview]:
-    by_id = {segment.pk: SegmentOverview(segment) for segment in segments}
+    _segment_gaps(list(segments))
+    by_id = {segment.pk: SegmentOverview(segment, warnings=segment_warnings(segment))
+             for segment in segments}
     hosts = hosts_with_power_check(Host.objects.filter(segment_id__in=by_id)).annotate(
         rank=Window(RowNumber(), partition_by=F("segment_id"), order_by=F("name").asc())
     ).filter(rank__lte=OVERVIEW_HOSTS_PER_SEGMENT).order_by("segment_id", "name")
@@ -494,7 +500,8 @@ def overview(*, page: str | None, with_health: bool = False, with_held: bool = F
     lists = _retryable_lists()
     return Overview(
         segments=segments,
-        active=active_recoveries(),
+        active=recent_recoveries(),
+        host_counts=host_counts(),
         last_day_by_status={status: by_status.get(status, 0)
                             for status in NotificationStatus.values},
         last_day_since=since,
@@ -585,3 +592,407 @@ def notification_timeline(*, notification: Notification, vmoves: list[VMove],
         steps=[(step, offset(step.first_event_at), offset(step.updated_at))
                for step in timeline.steps],
     )
+
+
+# --- charts ---------------------------------------------------------------------------
+
+# The windows the charts page offers (days), and its default.
+CHART_WINDOWS = (7, 30, 90)
+CHART_DEFAULT_WINDOW = 30
+# Percentiles are computed in Python over at most this many recoveries (the newest).
+RECOVERY_TIMES_LIMIT = 5000
+# The evacuation chart shows the newest host recoveries, this many.
+EVACUATIONS_SHOWN = 40
+# The time-to-recover chart has one panel per segment, for the busiest ones.
+SEGMENTS_CHARTED = 6
+# How the charts group a notification's status ("result").
+RESULT_GROUPS = {
+    NotificationStatus.FINISHED: "recovered",
+    NotificationStatus.FAILED: "failed",
+    NotificationStatus.CANCELLED: "stopped",
+    NotificationStatus.IGNORED: "ignored",
+}
+RESULTS = ("recovered", "failed", "stopped", "ignored", "under way")
+
+
+@dataclass(frozen=True)
+class DayResults:
+    day: date
+    counts: dict[str, int]  # RESULTS -> count
+
+    @property
+    def success_rate(self) -> float | None:
+        """Recovered / (recovered + failed): stopped and ignored ones are no verdict."""
+        ended = self.counts["recovered"] + self.counts["failed"]
+        return self.counts["recovered"] / ended if ended else None
+
+
+def _days(since: date, until: date) -> list[date]:
+    return [since + timedelta(days=n) for n in range((until - since).days + 1)]
+
+
+def recoveries_per_day(*, days: int, now: datetime | None = None) -> list[DayResults]:
+    """Notifications generated on each of the last `days` days (UTC), by
+    result; every day listed, 0 when none. One query, grouped by the database."""
+    today = (now or timezone.now()).date()
+    since = today - timedelta(days=days - 1)
+    rows = Notification.objects.filter(generated_time__date__gte=since) \
+        .annotate(day=TruncDate("generated_time")).order_by() \
+        .values_list("day", "status").annotate(count=Count("id"))
+    counts = {day: dict.fromkeys(RESULTS, 0) for day in _days(since, today)}
+    for day, status, count in rows:
+        if day in counts:
+            counts[day][RESULT_GROUPS.get(status, "under way")] += count
+    return [DayResults(day=day, counts=by_result) for day, by_result in counts.items()]
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile of sorted `values` (share 0.5: the median)."""
+    rank = max(1, math.ceil(share * len(values)))
+    return values[rank - 1]
+
+
+@dataclass(frozen=True)
+class SegmentRecoveryTimes:
+    segment: str
+    # (day, p50 s, p95 s, recoveries) for each day with a finished recovery
+    days: list[tuple[date, float, float, int]]
+    count: int
+
+
+def recovery_times(*, days: int, now: datetime | None = None) -> list[SegmentRecoveryTimes]:
+    """Time to recover (accepted to finished) of the finished recoveries of
+    the last `days` days, per segment and day, as p50 and p95: the busiest
+    SEGMENTS_CHARTED segments. Two queries; percentiles over at most
+    RECOVERY_TIMES_LIMIT recoveries, the newest."""
+    since = (now or timezone.now()).date() - timedelta(days=days - 1)
+    rows = list(Notification.objects.filter(
+        status=NotificationStatus.FINISHED, generated_time__date__gte=since,
+        ended_at__isnull=False,
+    ).annotate(day=TruncDate("generated_time")).order_by("-generated_time", "-id")
+        .values_list("failover_segment_uuid", "day", "created_at", "ended_at")
+        [:RECOVERY_TIMES_LIMIT])
+    by_segment: dict = {}
+    for segment_uuid, day, created_at, ended_at in rows:
+        seconds = max(0.0, (ended_at - created_at).total_seconds())
+        by_segment.setdefault(segment_uuid, {}).setdefault(day, []).append(seconds)
+    busiest = sorted(by_segment, key=lambda uuid: -sum(map(len, by_segment[uuid].values())))
+    busiest = busiest[:SEGMENTS_CHARTED]
+    names = dict(Segment.all_objects.filter(uuid__in=busiest).values_list("uuid", "name")) \
+        if busiest else {}
+    charted = []
+    for uuid in busiest:
+        per_day = []
+        for day, values in sorted(by_segment[uuid].items()):
+            values.sort()
+            per_day.append((day, percentile(values, 0.5), percentile(values, 0.95), len(values)))
+        charted.append(SegmentRecoveryTimes(segment=names.get(uuid, str(uuid)), days=per_day,
+                                            count=sum(row[3] for row in per_day)))
+    return sorted(charted, key=lambda item: item.segment)
+
+
+def evacuations_per_recovery(*, days: int, now: datetime | None = None
+                             ) -> list[Notification]:
+    """The newest EVACUATIONS_SHOWN host recoveries of the last `days` days,
+    oldest first, each with `moved` and `not_moved` (vmoves that failed) counted
+    by the database; one query."""
+    since = (now or timezone.now()) - timedelta(days=days)
+    live = Q(vmoves__deleted=False)
+    recoveries = Notification.objects.filter(
+        type=NotificationType.COMPUTE_HOST, generated_time__gte=since,
+    ).annotate(
+        moved=Count("vmoves", filter=live & Q(vmoves__status=VMoveStatus.SUCCEEDED)),
+        not_moved=Count("vmoves", filter=live & Q(vmoves__status=VMoveStatus.FAILED)),
+    ).filter(Q(moved__gt=0) | Q(not_moved__gt=0)) \
+        .order_by("-generated_time", "-id")[:EVACUATIONS_SHOWN]
+    return list(reversed(recoveries))
+
+
+# --- the recovery at a glance (issue 17) ---------------------------------------------
+
+# Upstream's task names stay in the API; the pages say what each step does.
+STEP_LABELS = {
+    host_failure.FENCE_HOST: "Power the host off",
+    host_failure.DISABLE_COMPUTE_SERVICE: "Force nova-compute down and disable it",
+    host_failure.PREPARE_INSTANCES: "List the instances to move",
+    host_failure.EVACUATE_INSTANCES: "Evacuate the instances",
+    instance_failure.STOP_INSTANCE: "Stop the instance",
+    instance_failure.START_INSTANCE: "Start the instance",
+    instance_failure.CONFIRM_INSTANCE_ACTIVE: "Confirm the instance is active",
+    process_failure.DISABLE_COMPUTE_NODE: "Disable nova-compute",
+    process_failure.CONFIRM_COMPUTE_NODE_DISABLED: "Confirm nova-compute is disabled",
+}
+SETTLED_VMOVES = (VMoveStatus.SUCCEEDED, VMoveStatus.FAILED, VMoveStatus.IGNORED)
+# The overview keeps an ended recovery in sight this long after it ended.
+RECENTLY_ENDED = timedelta(hours=1)
+
+
+def step_label(name: str) -> str:
+    return STEP_LABELS.get(name, name)
+
+
+def clock_text(seconds: float | None) -> str:
+    """17 → "0:17", 3723 → "1:02:03"; "—" for None."""
+    if seconds is None:
+        return "—"
+    minutes, secs = divmod(max(0, int(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
+
+
+@dataclass(frozen=True)
+class RecoverySummary:
+    """A recovery in one line: its instances by state (host failures), its
+    steps, its times. Progress is counted in instances once they are listed."""
+
+    notification: Notification
+    total: int = 0
+    moved: int = 0
+    in_flight: int = 0
+    queued: int = 0
+    failed: int = 0
+    ignored: int = 0
+    steps_done: int = 0
+    steps_total: int = 0
+    current_step: str = ""  # upstream's name of the step running now
+    now: datetime = field(default_factory=timezone.now)
+
+    @property
+    def moves_instances(self) -> bool:
+        return self.notification.type == NotificationType.COMPUTE_HOST
+
+    @property
+    def ended(self) -> bool:
+        return self.notification.status not in ACTIVE_STATUSES
+
+    @property
+    def percent(self) -> int:
+        if self.notification.status in (NotificationStatus.FINISHED, NotificationStatus.IGNORED):
+            return 100
+        if self.moves_instances:
+            # A failed instance is not progress: the bar fills with those done.
+            done = self.moved + self.ignored
+            return round(100 * done / self.total) if self.total else 0
+        return round(100 * self.steps_done / self.steps_total) if self.steps_total else 0
+
+    @property
+    def started_at(self) -> datetime | None:
+        return self.notification.started_at
+
+    @property
+    def ended_at(self) -> datetime | None:
+        if not self.ended:
+            return None
+        notification = self.notification
+        return notification.ended_at or notification.updated_at
+
+    @property
+    def elapsed(self) -> float | None:
+        """Seconds from the start of the recovery (its acceptance until a worker
+        starts it) to its end, or to now while it runs."""
+        start = self.started_at or self.notification.created_at
+        end = self.ended_at or self.now
+        return (end - start).total_seconds() if start else None
+
+    @property
+    def elapsed_text(self) -> str:
+        return clock_text(self.elapsed)
+
+    @property
+    def current_step_label(self) -> str:
+        return step_label(self.current_step) if self.current_step else ""
+
+
+def recovery_summary(notification: Notification, *, vmoves: list[VMove],
+                     now: datetime | None = None) -> RecoverySummary:
+    """From the rows a notification page read already (`recovery_steps`
+    prefetched, its vmoves): no query."""
+    statuses = Counter(vmove.status for vmove in vmoves)
+    steps = list(notification.recovery_steps.all())
+    running = next((step.name for step in steps if step.state == RecoveryStepState.RUNNING), "")
+    return RecoverySummary(
+        notification=notification, total=len(vmoves),
+        moved=statuses[VMoveStatus.SUCCEEDED], in_flight=statuses[VMoveStatus.ONGOING],
+        queued=statuses[VMoveStatus.PENDING], failed=statuses[VMoveStatus.FAILED],
+        ignored=statuses[VMoveStatus.IGNORED],
+        steps_done=sum(step.state == RecoveryStepState.SUCCESS for step in steps),
+        steps_total=len(steps), current_step=running, now=now or timezone.now())
+
+
+def _count(queryset: QuerySet) -> Coalesce:
+    """A correlated count of `queryset` (filtered on OuterRef("pk")), 0 when none."""
+    counted = queryset.order_by().values("notification").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted), 0)
+
+
+def _with_summary_counts(notifications: QuerySet[Notification]) -> QuerySet[Notification]:
+    """Each notification with what RecoverySummary needs, in the same query."""
+    vmoves = VMove.objects.filter(notification=OuterRef("pk"))
+    steps = RecoveryStep.objects.filter(notification=OuterRef("pk"))
+    return notifications.annotate(
+        vmove_total=_count(vmoves),
+        **{f"vmoves_{status}": _count(vmoves.filter(status=status))
+           for status in VMoveStatus.values},
+        steps_total=_count(steps),
+        steps_done=_count(steps.filter(state=RecoveryStepState.SUCCESS)),
+        running_step=Subquery(steps.filter(state=RecoveryStepState.RUNNING)
+                              .order_by("position", "id").values("name")[:1]),
+    )
+
+
+def _summary_from_counts(notification: Notification, now: datetime) -> RecoverySummary:
+    return RecoverySummary(
+        notification=notification, total=notification.vmove_total,
+        moved=notification.vmoves_succeeded, in_flight=notification.vmoves_ongoing,
+        queued=notification.vmoves_pending, failed=notification.vmoves_failed,
+        ignored=notification.vmoves_ignored, steps_done=notification.steps_done,
+        steps_total=notification.steps_total, current_step=notification.running_step or "",
+        now=now)
+
+
+def recent_recoveries(*, now: datetime | None = None) -> list[RecoverySummary]:
+    """Recoveries running or about to, then those ended within RECENTLY_ENDED
+    (newest first): one query, each with its summary."""
+    now = now or timezone.now()
+    notifications = _with_summary_counts(Notification.objects.filter(
+        Q(status__in=ACTIVE_STATUSES)
+        | Q(ended_at__gte=now - RECENTLY_ENDED, started_at__isnull=False)
+        & ~Q(status__in=ACTIVE_STATUSES))).annotate(
+        active=Exists(Notification.objects.filter(pk=OuterRef("pk"),
+                                                  status__in=ACTIVE_STATUSES)),
+    ).order_by(F("active").desc(), F("ended_at").desc(nulls_first=True), "created_at", "id"
+               )[:OVERVIEW_LIST_LENGTH]
+    return [_summary_from_counts(notification, now) for notification in notifications]
+
+
+# --- what happens to a host now ------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReturnStep:
+    text: str
+    command: str = ""
+    done: bool | None = None  # None: not known here
+
+
+@dataclass(frozen=True)
+class HostOutlook:
+    """What happens to a host after its failure: why it is on maintenance,
+    Nova's view of its nova-compute, and the steps that bring it back."""
+
+    host: Host
+    maintenance_change: ObjectChange | None
+    nova_known: bool
+    nova_words: str
+    steps: list[ReturnStep]
+
+    @property
+    def relevant(self) -> bool:
+        """Out of service, or its recovery is not over: worth a panel."""
+        host = self.host
+        return (host.on_maintenance or getattr(host, "state", "") in RECOVERY_STATES
+                or (self.nova_known and not all(step.done for step in self.steps)))
+
+
+def _nova_words(health: HostHealth | None) -> tuple[bool, str]:
+    if health is None or not health.nova_state:
+        return False, ("not known here: the detector has not read this host "
+                       "(its segment is not watched, or Nova is not configured)")
+    if health.nova_state == "missing":
+        return True, "Nova has no nova-compute service for this host"
+    words = [f"nova-compute {health.nova_state}"]
+    if health.nova_forced_down:
+        words.append("forced down")
+    words.append("disabled" if health.nova_disabled else "enabled")
+    return True, ", ".join(words) + " (the detector's last reading)"
+
+
+def host_outlook(*, host: Host, with_health: bool) -> HostOutlook:
+    """One query (the change that put the host on maintenance, if it is);
+    `host.health` selected with it, read only `with_health` (the viewer may)."""
+    try:
+        health = host.health if with_health else None
+    except HostHealth.DoesNotExist:
+        health = None
+    known, words = _nova_words(health)
+    maintenance_change = ObjectChange.objects.filter(
+        object_type="host", object_uuid=host.uuid, changes__on_maintenance__1=True,
+    ).order_by("-time", "-id").first() if host.on_maintenance else None
+    nova_up = health.nova_state == "up" if known else None
+    name = host.name
+    steps = [
+        ReturnStep("Find out why it failed and fix it (power, hardware, network), then "
+                   "power it on.", done=nova_up),
+        ReturnStep("Start nova-compute on it, and check that Nova lists it up.",
+                   f"openstack compute service list --service nova-compute --host {name}",
+                   done=nova_up),
+        ReturnStep("Unset its forced-down flag (a host failure's recovery sets it).",
+                   f"openstack compute service set --up {name} nova-compute",
+                   done=not health.nova_forced_down if known else None),
+        ReturnStep("Enable its nova-compute service again.",
+                   f"openstack compute service set --enable {name} nova-compute",
+                   done=not health.nova_disabled if known else None),
+        ReturnStep("Take it off maintenance here (its page's End maintenance button), "
+                   "once no recovery of its segment is unfinished.",
+                   f"openstack segment host update {host.segment.uuid} {host.uuid} "
+                   "--on_maintenance False", done=not host.on_maintenance),
+    ]
+    return HostOutlook(host=host, maintenance_change=maintenance_change, nova_known=known,
+                       nova_words=words, steps=steps)
+
+
+def about_the_host(notification: Notification) -> bool:
+    """A host-level failure (COMPUTE_HOST, PROCESS): its host's fate is the page's business."""
+    return notification.type in HOST_LEVEL_TYPES
+
+
+def blocking_notifications(*, segment: Segment) -> list[Notification]:
+    """The unfinished notifications of the segment that make its hosts and
+    itself refuse changes (notifications.selectors.segment_under_recovery)."""
+    return list(Notification.objects.filter(
+        failover_segment_uuid=segment.uuid, status__in=UNDER_RECOVERY_STATUSES,
+    ).order_by("created_at", "id")[:OVERVIEW_LIST_LENGTH])
+
+
+# --- the segments' configuration warnings ------------------------------------------
+
+def segment_warnings(segment: Segment) -> list[str]:
+    """What in a segment's setup would make a host failure go badly (needs
+    segments_with_counts and _segment_gaps)."""
+    warnings = []
+    if segment.recovery_method in (RecoveryMethod.RESERVED_HOST, RecoveryMethod.RH_PRIORITY) \
+            and not segment.reserved_count:
+        warnings.append(f"{segment.recovery_method} with no reserved host: "
+                        + ("a failure's instances go nowhere."
+                           if segment.recovery_method == RecoveryMethod.RESERVED_HOST
+                           else "only the other hosts can take a failure's instances."))
+    if segment.host_count == 1:
+        warnings.append("One host only: its instances have nowhere to go when it fails.")
+    if segment.unknown_to_nova:
+        warnings.append(f"{segment.unknown_to_nova} host{pluralize(segment.unknown_to_nova)} "
+                        "unknown to Nova (no nova-compute service of that name).")
+    if segment.fencing == FencingPolicy.REQUIRED and segment.hosts_without_power:
+        warnings.append(f"Fencing is required, but {segment.hosts_without_power} "
+                        f"host{pluralize(segment.hosts_without_power)} "
+                        f"{'has' if segment.hosts_without_power == 1 else 'have'} no power "
+                        "device: their failures wait for an operator.")
+    return warnings
+
+
+def _segment_gaps(segments: list[Segment]) -> None:
+    """Set `hosts_without_power` and `unknown_to_nova` on each segment (what
+    segment_warnings needs beyond segments_with_counts): one query for the page.
+    (As annotations of the segments they would be worked out once per host.)"""
+    gaps = {row["segment_id"]: row for row in Host.objects.filter(
+        segment__in=segments).order_by().values("segment_id").annotate(
+        without_power=Count("pk", filter=Q(power_devices__isnull=True), distinct=True),
+        unknown=Count("pk", filter=Q(health__nova_state="missing"), distinct=True))}
+    for segment in segments:
+        row = gaps.get(segment.pk, {})
+        segment.hosts_without_power = row.get("without_power", 0)
+        segment.unknown_to_nova = row.get("unknown", 0)
+
+
+def host_counts() -> dict[str, int]:
+    """Hosts by HostState, every state (0 when none); one query."""
+    counts = dict(hosts_with_state().order_by().values_list("state").annotate(Count("id")))
+    return {state: counts.get(state, 0) for state in HostState.values}

@@ -1,11 +1,12 @@
 from django.urls import path
 
-from dashboard import views
+from dashboard import exports, views
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("", views.overview, name="overview"),
+    path("overview-live/", views.overview_live, name="overview-live"),
     path("active-recoveries/", views.active_recoveries, name="active-recoveries"),
     path("segments/", views.segment_list, name="segment-list"),
     path("segments/new/", views.segment_create, name="segment-create"),
@@ -17,6 +18,8 @@ urlpatterns = [
     path("segments/<str:uuid>/detection/", views.segment_detection, name="segment-detection"),
     path("hosts/", views.host_list, name="host-list"),
     path("hosts/new/", views.host_create, name="host-create"),
+    path("hosts/bulk/", views.host_bulk, name="host-bulk"),
+    path("hosts/sync/", views.host_sync, name="host-sync"),
     path("hosts/<str:uuid>/", views.host_detail, name="host-detail"),
     path("hosts/<str:uuid>/edit/", views.host_edit, name="host-edit"),
     path("hosts/<str:uuid>/maintenance/", views.host_maintenance, name="host-maintenance"),
@@ -26,6 +29,7 @@ urlpatterns = [
     path("hosts/<str:uuid>/power/check/", views.host_power_check, name="host-power-check"),
     path("hosts/<str:uuid>/probe/", views.host_probe, name="host-probe"),
     path("notifications/", views.notification_list, name="notification-list"),
+    path("notifications/bulk/", views.notification_bulk, name="notification-bulk"),
     path("notifications/<str:uuid>/", views.notification_detail, name="notification-detail"),
     path("notifications/<str:uuid>/recovery/", views.notification_recovery,
          name="notification-recovery"),
@@ -38,6 +42,10 @@ urlpatterns = [
     path("notifications/<str:uuid>/release/", views.notification_release,
          name="notification-release"),
     path("held/release/", views.held_release_all, name="held-release-all"),
+    path("search/", views.search_page, name="search"),
+    path("charts/", views.charts_page, name="charts"),
+    path("changes/", views.change_list, name="change-list"),
+    path("export/<str:kind>.<str:fmt>", exports.export, name="export"),
     path("webhooks/", views.webhook_list, name="webhook-list"),
     path("webhooks/new/", views.webhook_create, name="webhook-create"),
     path("webhooks/<str:uuid>/", views.webhook_detail, name="webhook-detail"),

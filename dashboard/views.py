@@ -6,14 +6,21 @@ import json
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from dashboard import banners, generic, permissions, selectors
-from dashboard.filters import DeliveryFilter, HostFilter, NotificationFilter, SegmentFilter
+from dashboard import banners, bulk, charts, generic, permissions, search, selectors, tables
+from dashboard.filters import (
+    ChangeFilter,
+    DeliveryFilter,
+    HostFilter,
+    NotificationFilter,
+    SegmentFilter,
+)
 from dashboard.forms import (
     ConfirmFencedForm,
     DetectionPolicyForm,
@@ -30,11 +37,15 @@ from dashboard.forms import (
     WebhookForm,
 )
 from dashboard.generic import dashboard_view
+from dashboard.host_sync import CHANGES as SYNC_CHANGES
+from dashboard.host_sync import HostSyncForm, plan_digest
 from hosts import selectors as host_selectors
 from hosts import services as host_services
+from hosts import sync as hosts_sync
 from hosts.models import Host
 from masakari_site.exceptions import Conflict, MasakariError
 from masakari_site.models import ObjectChange
+from masakari_site.nova import NovaError, get_nova
 from masakari_site.secrets import decrypt, encrypt
 from notifications import services as notification_services
 from notifications.models import (
@@ -72,13 +83,52 @@ HOSTS = generic.Resource(
 )
 
 
-def _list_context(request: HttpRequest, filterset) -> dict:
-    """A filtered, paginated list; the query string without `page` feeds the pager links."""
+def _list_context(request: HttpRequest, filterset, *,
+                  columns: list[tables.Column] | None = None, default_sort: str = "") -> dict:
+    """A filtered, paginated list, sorted by a column of `columns` when given
+    (tables.sort); the query string without `page` feeds the pager links."""
     query = request.GET.copy()
     query.pop("page", None)
-    return {"filter": filterset,
-            "page": selectors.paginate(filterset.qs, page=request.GET.get("page")),
+    rows, sorting = filterset.qs, None
+    if columns:
+        rows, sorting = tables.sort(rows, request=request, columns=columns,
+                                    default=default_sort)
+    return {"filter": filterset, "sorting": sorting,
+            "page": selectors.paginate(rows, page=request.GET.get("page")),
             "query": query.urlencode()}
+
+
+# The columns each list sorts by (?sort=key or -key); anything else is ignored.
+SEGMENT_COLUMNS = [
+    tables.Column("name", ("name",)),
+    tables.Column("recovery_method", ("recovery_method", "name")),
+    tables.Column("service_type", ("service_type", "name")),
+    tables.Column("enabled", ("enabled", "name")),
+    tables.Column("hosts", ("host_count",), descending_first=True),
+    tables.Column("reserved", ("reserved_count",), descending_first=True),
+    tables.Column("maintenance", ("maintenance_count",), descending_first=True),
+]
+HOST_COLUMNS = [
+    tables.Column("name", ("name",)),
+    tables.Column("segment", ("segment__name", "name")),
+    tables.Column("state", ("state", "name")),
+    tables.Column("type", ("type", "name")),
+    tables.Column("reserved", ("reserved", "name"), descending_first=True),
+    tables.Column("on_maintenance", ("on_maintenance", "name"), descending_first=True),
+]
+HOST_HEALTH_COLUMN = tables.Column("health", ("health__state", "name"))
+NOTIFICATION_COLUMNS = [
+    tables.Column("generated", ("generated_time",), descending_first=True),
+    tables.Column("type", ("type", "generated_time")),
+    tables.Column("host", ("hostname", "generated_time")),
+    tables.Column("status", ("status", "generated_time")),
+]
+
+
+def _host_columns(request: HttpRequest) -> list[tables.Column]:
+    """What the policy hides from them, they cannot sort by."""
+    return HOST_COLUMNS + ([HOST_HEALTH_COLUMN]
+                           if permissions.allowed(request, "health_get") else [])
 
 
 def _detector(request: HttpRequest) -> selectors.DetectorStatus | None:
@@ -93,21 +143,32 @@ def _detector(request: HttpRequest) -> selectors.DetectorStatus | None:
 @require_GET
 @dashboard_view("notification_index")
 def overview(request):
-    return render(request, "dashboard/overview.html", {
+    return render(request, "dashboard/overview.html", _overview_context(request))
+
+
+@require_GET
+@dashboard_view("notification_index")
+def overview_live(request):
+    """The overview's every part, fetched again every LIVE_REFRESH_SECONDS."""
+    return render(request, "dashboard/_overview_live.html", _overview_context(request))
+
+
+def _overview_context(request: HttpRequest) -> dict:
+    return {
         "overview": selectors.overview(
             page=request.GET.get("page"),
             with_health=permissions.allowed(request, "health_get"),
             with_held=permissions.allowed(request, "held_list")),
         "detector": _detector(request),
         "refresh_seconds": LIVE_REFRESH_SECONDS,
-    })
+    }
 
 
 @require_GET
 @dashboard_view("notification_index")
 def active_recoveries(request):
     return render(request, "dashboard/_active_recoveries.html",
-                  {"active": selectors.active_recoveries()})
+                  {"active": selectors.recent_recoveries()})
 
 
 # --- segments ------------------------------------------------------------------
@@ -115,10 +176,10 @@ def active_recoveries(request):
 @require_GET
 @dashboard_view("segment_index")
 def segment_list(request):
-    segments = SegmentFilter(request.GET, queryset=selectors.segments_with_counts()
-                             .order_by("name", "id"))
+    segments = SegmentFilter(request.GET, queryset=selectors.segments_with_counts())
     return render(request, "dashboard/segment_list.html", {
-        **_list_context(request, segments), "detector": _detector(request)})
+        **_list_context(request, segments, columns=SEGMENT_COLUMNS, default_sort="name"),
+        "detector": _detector(request)})
 
 
 @require_GET
@@ -182,8 +243,10 @@ segment_detection = generic.action_view(
 @dashboard_view("host_index")
 def host_list(request):
     hosts = HostFilter(request.GET, request=request,
-                       queryset=selectors.hosts_with_power_check().order_by("name", "id"))
-    return render(request, "dashboard/host_list.html", _list_context(request, hosts))
+                       queryset=selectors.hosts_with_power_check())
+    return render(request, "dashboard/host_list.html", {
+        **_list_context(request, hosts, columns=_host_columns(request), default_sort="name"),
+        "bulk_actions": _bulk_actions(request, bulk.HOST_ACTIONS)})
 
 
 @require_GET
@@ -201,20 +264,38 @@ def host_detail(request, uuid):
         "watched": selectors.watched_health(host) is not None,
         "watch": selectors.watch_status(host.segment, detector) if detector else None,
         "probe_form": ProbeForm.for_host(host),
+        "outlook": _host_outlook(request, host),
+        "blocking": selectors.blocking_notifications(segment=host.segment),
     })
+
+
+def _host_outlook(request: HttpRequest, host: Host | None) -> selectors.HostOutlook | None:
+    """What happens to the host now; Nova's view of it only for those who may
+    see its health."""
+    if host is None:
+        return None
+    return selectors.host_outlook(host=host,
+                                  with_health=permissions.allowed(request, "health_get"))
 
 
 def _host_changes(host: Host, *, power_visible: bool) -> list[ObjectChange]:
     """The host's change log; the settings of its power devices only for those
     the policy lets see them (others read that they changed)."""
     changes = list(selectors.changes_for(object_type="host", uuid=host.uuid))
-    if not power_visible:
-        for change in changes:
-            shown = {name: values for name, values in change.changes.items()
-                     if not name.startswith("power_devices.")}
-            if len(shown) < len(change.changes):
-                change.changes = {**shown, "power_devices": [None, "(changed)"]}
+    _hide_power_settings(changes, power_visible=power_visible)
     return changes
+
+
+def _hide_power_settings(changes, *, power_visible: bool) -> None:
+    """Changes of power devices' settings read "(changed)" for those the policy
+    keeps from seeing them."""
+    if power_visible:
+        return
+    for change in changes:
+        shown = {name: values for name, values in change.changes.items()
+                 if not name.startswith("power_devices.")}
+        if len(shown) < len(change.changes):
+            change.changes = {**shown, "power_devices": [None, "(changed)"]}
 
 
 host_create = generic.create_view(
@@ -304,19 +385,25 @@ host_power_check = generic.action_view(
 @dashboard_view("notification_index")
 def notification_list(request):
     notifications = NotificationFilter(
-        request.GET, queryset=selectors.with_hold(Notification.objects.all())
-        .order_by("-generated_time", "-id"))
-    return render(request, "dashboard/notification_list.html",
-                  _list_context(request, notifications))
+        request.GET, queryset=selectors.with_hold(Notification.objects.all()))
+    return render(request, "dashboard/notification_list.html", {
+        **_list_context(request, notifications, columns=NOTIFICATION_COLUMNS,
+                        default_sort="-generated"),
+        "bulk_actions": _bulk_actions(request, bulk.NOTIFICATION_ACTIONS)})
 
 
-def _notification_live_context(uuid: str) -> dict:
+def _notification_live_context(request: HttpRequest, uuid: str) -> dict:
     notification = selectors.get_notification(uuid=uuid)
     fence_records = selectors.fence_records(notification=notification)
+    vmoves = selectors.notification_vmoves(notification=notification)
+    host = selectors.source_host(notification=notification)
     return {
         "notification": notification,
-        "progress": selectors.recovery_progress(notification),
-        "vmoves": selectors.notification_vmoves(notification=notification),
+        "summary": selectors.recovery_summary(notification, vmoves=vmoves),
+        "vmoves": vmoves,
+        "host": host,
+        "outlook": _host_outlook(request, host)
+        if selectors.about_the_host(notification) else None,
         "fence_records": fence_records,
         # An operator may state the host is off while its recovery is still to come.
         "confirmable": notification.type == NotificationType.COMPUTE_HOST
@@ -333,11 +420,11 @@ def _notification_live_context(uuid: str) -> dict:
 @require_GET
 @dashboard_view("notification_detail")
 def notification_detail(request, uuid):
-    context = _notification_live_context(uuid)
+    context = _notification_live_context(request, uuid)
     notification = context["notification"]
     holds = selectors.holds(notification=notification)
     return render(request, "dashboard/notification_detail.html", {
-        **context, "host": selectors.source_host(notification=notification),
+        **context,
         "payload": json.dumps(notification.payload),
         "changes": selectors.changes_for(object_type="notification",
                                          uuid=notification.notification_uuid),
@@ -357,7 +444,7 @@ def notification_detail(request, uuid):
 @dashboard_view("notification_detail")
 def notification_recovery(request, uuid):
     """The live part of the detail page, fetched again while the recovery runs."""
-    return render(request, "dashboard/_recovery.html", _notification_live_context(uuid))
+    return render(request, "dashboard/_recovery.html", _notification_live_context(request, uuid))
 
 
 def _notification_page(notification: Notification) -> str:
@@ -598,3 +685,155 @@ webhook_delete = generic.confirm_view(
     change=lambda actor, webhook, _: WEBHOOKS.delete(actor, webhook),
     done=lambda webhook: f"Webhook {webhook.url} deleted.",
     then=lambda _: reverse(WEBHOOKS.list_url), back=WEBHOOKS.detail)
+
+
+# --- bulk actions ------------------------------------------------------------------
+
+
+def _bulk_actions(request: HttpRequest, actions: dict[str, bulk.BulkAction]
+                  ) -> list[bulk.BulkAction]:
+    """The bulk actions of a list the policy lets the user take."""
+    return [action for action in actions.values() if permissions.allowed(request, action.policy)]
+
+
+def _bulk_view(*, index: str, actions: dict[str, bulk.BulkAction], objects, uuid_field: str,
+               name, noun: str, list_url: str):
+    """POST action + uuid…: `action` on each selected object (bulk.run), then
+    back to the list with a summary: what was done, what was refused and why.
+    An action with `confirm` asks first, on a page listing the objects."""
+
+    @require_POST
+    @dashboard_view(index)
+    def act(request):
+        back = generic.safe_next(request) or reverse(list_url)
+        action = actions.get(request.POST.get("action", ""))
+        if action is None:
+            messages.error(request, "Choose an action for the selected rows.")
+            return redirect(back)
+        if not permissions.allowed(request, action.policy):
+            raise PermissionDenied("The policy does not allow you to do this.")
+        uuids, invalid = bulk.parse_uuids(request.POST.getlist("uuid"))
+        values = {"reason": request.POST.get("reason", "").strip()}
+        if action.needs_reason and not values["reason"]:
+            messages.error(request, f"{action.label}: give a reason (it is recorded).")
+            return redirect(back)
+        if action.confirm and uuids and request.POST.get("confirmed") != "yes":
+            chosen = list(objects().filter(**{f"{uuid_field}__in": uuids}))
+            return render(request, "dashboard/confirm_delete.html", {
+                "question": f"{action.label} {len(chosen)} {noun}(s)?",
+                "consequence": action.confirm, "button": f"{action.label} {len(chosen)}",
+                "items": [{"name": name(obj)} for obj in chosen], "next": back,
+                "cancel_url": back,
+                "form": bulk.ConfirmForm(initial={"action": action.name, "confirmed": "yes",
+                                                  "uuid": [str(obj_uuid) for obj_uuid in uuids],
+                                                  "reason": values["reason"]})})
+        result = bulk.run(actor=request.user, action=action, objects=objects(),
+                          uuid_field=uuid_field, uuids=uuids, name=name, values=values)
+        success, errors = result.messages()
+        if invalid:
+            errors.append(f"Not {noun} ids: {', '.join(invalid)}.")
+        for text in success:
+            messages.success(request, text)
+        for text in errors:
+            messages.error(request, text)
+        return redirect(back)
+    return act
+
+
+host_bulk = _bulk_view(
+    index="host_index", actions=bulk.HOST_ACTIONS, uuid_field="uuid", noun="host",
+    objects=lambda: Host.objects.select_related("segment"), name=lambda host: host.name,
+    list_url="dashboard:host-list")
+notification_bulk = _bulk_view(
+    index="notification_index", actions=bulk.NOTIFICATION_ACTIONS,
+    uuid_field="notification_uuid", noun="notification",
+    objects=lambda: Notification.objects.all(),
+    name=lambda notification: f"{notification.hostname} "
+                              f"({notification.type} {str(notification.notification_uuid)[:8]})",
+    list_url="dashboard:notification-list")
+
+
+# --- search, charts, audit log ---------------------------------------------------------
+
+# The kinds the header's search looks through, each for those the policy lets see it.
+SEARCH_KINDS = {"segments": "segment_index", "hosts": "host_index",
+                "notifications": "notification_index", "instances": "notification_index"}
+
+
+@require_GET
+@dashboard_view("notification_index")
+def search_page(request):
+    kinds = {kind for kind, action in SEARCH_KINDS.items() if permissions.allowed(request, action)}
+    return render(request, "dashboard/search.html", {
+        "results": search.search(query=request.GET.get("q", ""), kinds=kinds)})
+
+
+@require_GET
+@dashboard_view("notification_index")
+def charts_page(request):
+    days = request.GET.get("days", "")
+    days = int(days) if days.isdigit() and int(days) in selectors.CHART_WINDOWS \
+        else selectors.CHART_DEFAULT_WINDOW
+    return render(request, "dashboard/charts.html", {
+        "charts": charts.recovery_charts(days=days), "windows": selectors.CHART_WINDOWS})
+
+
+# Whose changes a user may read in the audit log: those of the objects they may list.
+AUDIT_KINDS = {"segment": "segment_index", "host": "host_index",
+               "notification": "notification_index",
+               webhook_services.OBJECT_TYPE: "webhook_list"}
+AUDIT_COLUMNS = [tables.Column("time", ("time",), descending_first=True),
+                 tables.Column("who", ("user_name", "time")),
+                 tables.Column("object", ("object_type", "object_repr", "time"))]
+
+
+@require_GET
+@dashboard_view("notification_index")
+def change_list(request):
+    """Every change a person or the engine made, newest first (the change log)."""
+    kinds = [kind for kind, action in AUDIT_KINDS.items() if permissions.allowed(request, action)]
+    changes = ChangeFilter(request.GET, kinds=kinds,
+                           queryset=ObjectChange.objects.filter(object_type__in=kinds))
+    context = _list_context(request, changes, columns=AUDIT_COLUMNS, default_sort="-time")
+    page = context["page"]
+    page.object_list = list(page.object_list)
+    _hide_power_settings(page.object_list, power_visible=permissions.allowed(request, "power_get"))
+    return render(request, "dashboard/change_list.html", context)
+
+
+# --- hosts from Nova -------------------------------------------------------------------
+
+@require_http_methods(["GET", "POST"])
+@dashboard_view("host_create")
+def host_sync(request):
+    """sync_hosts' plan (hosts.sync) for the options chosen; applied after the
+    operator confirms the plan they saw, through the same service, as them."""
+    form = HostSyncForm.bound(request.POST if request.method == "POST" else request.GET)
+    plan, error = [], ""
+    if form.is_valid():
+        try:
+            plan = hosts_sync.plan_host_sync(nova=get_nova(),
+                                             group_by=form.cleaned_data["group_by"],
+                                             default_segment=form.cleaned_data["segment"])
+        except NovaError as exc:
+            error = str(exc)
+    digest = plan_digest(plan)
+    changes = [step for step in plan if step.action in SYNC_CHANGES]
+    # Each step as the policy would judge the same change made by hand.
+    not_allowed = sorted({step.action for step in changes
+                          if not permissions.allowed(request, SYNC_CHANGES[step.action])})
+    if request.method == "POST" and form.is_valid() and not error:
+        if not_allowed:
+            raise PermissionDenied(f"The policy does not let you {', '.join(not_allowed)}.")
+        if form.cleaned_data["plan"] != digest:
+            messages.error(request, "Nova or the hosts changed since you looked: check the "
+                                    "plan again before applying it.")
+        elif generic.run_service(
+                request, lambda: hosts_sync.apply_host_sync(
+                    actor=request.user, steps=plan,
+                    recovery_method=form.cleaned_data["recovery_method"]),
+                success=lambda count: f"Hosts synced from Nova: {count} change(s) written."):
+            return redirect(reverse("dashboard:host-list"))
+    return render(request, "dashboard/host_sync.html", {
+        "form": form, "plan": plan, "error": error, "digest": digest, "changes": changes,
+        "not_allowed": not_allowed})

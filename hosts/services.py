@@ -20,7 +20,7 @@ from masakari_site.exceptions import Conflict, Invalid, MasakariError, NotFound
 from masakari_site.secrets import SecretsError, decrypt, encrypt
 from notifications.selectors import segment_under_recovery
 from segments.models import Segment
-from segments.services import lock_live_segment
+from segments.services import in_use, lock_live_segment
 from webhooks.events import publish_host_event
 from webhooks.models import EventType
 
@@ -32,9 +32,8 @@ def _ensure_name_free(name: str, *, exclude_id: int | None = None) -> None:
 
 def _ensure_not_recovering(host: Host, doing: str) -> None:
     if segment_under_recovery(segment_uuid=host.segment.uuid):
-        raise Conflict(
-            f"Host {host.uuid} can't be {doing} as it is in-use to process notifications."
-        )
+        raise in_use(f"Host {host.uuid}", doing, segment=host.segment,
+                     subject=f"Host {host.name}")
 
 
 def _save(*, actor: Actor, host: Host, changes: dict) -> Host:

@@ -7,8 +7,12 @@ from django.utils import timezone
 from hosts.models import Host, PowerDevice
 from masakari_site.changelog import Action, Actor, diff, record_change
 from masakari_site.exceptions import Conflict, Invalid, NotFound
+from notifications.models import UNDER_RECOVERY_STATUSES, Notification
 from notifications.selectors import segment_under_recovery
 from segments.models import FencingPolicy, Segment
+
+# A refusal names this many of the recoveries that block it (the dashboard lists them all).
+BLOCKING_NAMED = 3
 
 
 def _ensure_name_free(name: str, *, exclude_id: int | None = None) -> None:
@@ -18,10 +22,28 @@ def _ensure_name_free(name: str, *, exclude_id: int | None = None) -> None:
 
 def _ensure_not_recovering(segment: Segment, doing: str) -> None:
     if segment_under_recovery(segment_uuid=segment.uuid):
-        raise Conflict(
-            f"Failover segment {segment.uuid} can't be {doing} as it is in-use to process "
-            "notifications."
-        )
+        raise in_use(f"Failover segment {segment.uuid}", doing, segment=segment,
+                     subject=f"Segment {segment.name}")
+
+
+def in_use(refused: str, doing: str, *, segment: Segment, subject: str) -> Conflict:
+    """The refusal of a change while the segment's recoveries are unfinished:
+    upstream's sentence first (clients match it as text), then what blocks
+    it, by name, and what to do."""
+    blocking = list(Notification.objects.filter(
+        failover_segment_uuid=segment.uuid, status__in=UNDER_RECOVERY_STATUSES,
+    ).order_by("created_at", "id")[:BLOCKING_NAMED + 1])
+    named = [f"{n.type} on {n.hostname} ({n.status}, notification {n.notification_uuid})"
+             for n in blocking[:BLOCKING_NAMED]]
+    if len(blocking) > BLOCKING_NAMED:
+        named.append("and more")
+    it = "it" if len(blocking) == 1 else "them"
+    return Conflict(
+        f"{refused} can't be {doing} as it is in-use to process notifications. "
+        f"{subject} waits for the unfinished recover{'y' if len(blocking) == 1 else 'ies'} "
+        f"of segment {segment.name}: {', '.join(named)}. Wait for {it} to end, or stop "
+        f"{it} if not running (Stop recovery on {'its' if it == 'it' else 'their'} "
+        "dashboard page, or POST /ext/v1/notifications/<uuid>/cancel), then try again.")
 
 
 def lock_live_segment(segment: Segment) -> Segment:

@@ -100,3 +100,21 @@ def webhook_events(events: list[str]) -> str:
     if ALL_EVENTS in events:
         return "all events"
     return ", ".join(short_event_type(value) for value in events)
+
+
+@register.filter
+def step_label(name: str) -> str:
+    """A workflow step in plain words (upstream's task name stays in the API)."""
+    return selectors.step_label(name)
+
+
+@register.filter
+def clock(seconds: float | None) -> str:
+    """Seconds as a clock reads: "0:17", "1:02:03"."""
+    return selectors.clock_text(seconds)
+
+
+@register.filter
+def short_uuid(value) -> str:
+    """The first block of a UUID: enough to tell 20 instances apart at a glance."""
+    return str(value).split("-")[0]

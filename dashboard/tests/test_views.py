@@ -171,9 +171,11 @@ def test_a_segment_in_use_cannot_be_changed_and_says_why(staff_client):
     NotificationFactory(host=host, status="running")
     response = staff_client.post(f"/dashboard/segments/{host.segment.uuid}/enabled/",
                                  {"enabled": "false"}, follow=True)
-    assert messages_of(response) == [
-        f"Failover segment {host.segment.uuid} can't be updated as it is in-use to process "
-        "notifications."]
+    (message,) = messages_of(response)
+    # Upstream's sentence, then the segment by name and what blocks it.
+    assert message.startswith(f"Failover segment {host.segment.uuid} can't be updated as it "
+                              "is in-use to process notifications. ")
+    assert f"Segment {host.segment.name} waits for the unfinished recovery" in message
     assert Segment.objects.get(pk=host.segment.pk).enabled
 
 
@@ -208,9 +210,9 @@ def test_a_segment_whose_recovery_went_wrong_is_not_deleted(staff_client):
     NotificationFactory(host=host, status="error")
     response = staff_client.post(f"/dashboard/segments/{segment.uuid}/delete/", follow=True)
     assert response.redirect_chain[-1][0] == f"/dashboard/segments/{segment.uuid}/"
-    assert messages_of(response) == [
-        f"Failover segment {segment.uuid} can't be deleted as it is in-use to process "
-        "notifications."]
+    (message,) = messages_of(response)
+    assert message.startswith(f"Failover segment {segment.uuid} can't be deleted as it is "
+                              "in-use to process notifications. ")
     assert Segment.objects.filter(pk=segment.pk).exists()
     assert Host.objects.filter(pk=host.pk).exists()
     assert not ObjectChange.objects.exists()
@@ -307,8 +309,9 @@ def test_a_host_being_recovered_cannot_be_edited(staff_client):
     NotificationFactory(host=host, status="new")
     response = staff_client.post(f"/dashboard/hosts/{host.uuid}/maintenance/",
                                  {"on_maintenance": "true"}, follow=True)
-    assert messages_of(response) == [
-        f"Host {host.uuid} can't be updated as it is in-use to process notifications."]
+    (message,) = messages_of(response)
+    assert message.startswith(f"Host {host.uuid} can't be updated as it is in-use to process "
+                              f"notifications. Host {host.name} waits for")
     assert response.context["host"].state == "recovering"
 
 
@@ -380,7 +383,8 @@ def test_notification_detail_shows_timeline_and_vmoves(staff_client):
 
     response = staff_client.get(f"/dashboard/notifications/{notification.notification_uuid}/")
     page = text(response)
-    assert response.context["progress"] == 75
+    # In instances: one of two moved (not the steps' own progress, 75 %).
+    assert response.context["summary"].percent == 50
     for expected in ["DisableComputeServiceTask", "Disabled compute service on host",
                      "EvacuateInstancesTask", "web-1", "compute-9", "1 min 35 s", "db-1",
                      "No valid host was found.", "Evacuation failed.", "Retry recovery"]:
@@ -457,8 +461,11 @@ def test_overview_shows_hosts_recoveries_the_last_day_and_what_needs_an_operator
     down = HostFactory(name="down-1", segment=segment)
     HostFactory(name="maint-1", segment=segment, on_maintenance=True)
     running = NotificationFactory(host=down, status="running")
-    RecoveryStepFactory(notification=running, progress=1.0)
-    RecoveryStepFactory(notification=running, progress=0.0)
+    # Progress is counted in instances: one of two moved, whatever the steps say.
+    RecoveryStepFactory(notification=running, progress=1.0, state="SUCCESS")
+    RecoveryStepFactory(notification=running, progress=0.9, state="RUNNING")
+    VMoveFactory(notification=running, status="succeeded")
+    VMoveFactory(notification=running, status="ongoing")
     failed = NotificationFactory(host=up, status="failed", message="Gave up after 3 attempts.")
     NotificationFactory(host=up, status="finished",
                         generated_time=timezone.now() - timedelta(days=2))
@@ -469,7 +476,7 @@ def test_overview_shows_hosts_recoveries_the_last_day_and_what_needs_an_operator
     # up-1's latest host failure ended failed: it is no longer shown as up.
     assert {h.name: h.state for h in card.hosts} == {
         "down-1": "recovering", "maint-1": "maintenance", "up-1": "recovery_failed"}
-    assert [(n.pk, n.progress) for n in overview.active] == [(running.pk, 50)]
+    assert [(s.notification.pk, s.percent) for s in overview.active] == [(running.pk, 50)]
     assert overview.last_day_by_status["running"] == 1
     assert overview.last_day_by_status["failed"] == 1
     assert overview.last_day_by_status["finished"] == 0
@@ -479,9 +486,12 @@ def test_overview_shows_hosts_recoveries_the_last_day_and_what_needs_an_operator
 
 def test_active_recoveries_fragment(staff_client):
     running = NotificationFactory(status="running")
-    RecoveryStepFactory(notification=running, progress=0.25)
+    RecoveryStepFactory(notification=running, progress=0.9)
+    VMoveFactory(notification=running, status="succeeded")
+    VMoveFactory.create_batch(3, notification=running, status="pending")
     fragment = text(staff_client.get("/dashboard/active-recoveries/"))
     assert running.hostname in fragment and 'value="25"' in fragment
+    assert "1/4 moved" in fragment
     assert "<html" not in fragment
 
 

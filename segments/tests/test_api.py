@@ -147,9 +147,12 @@ def test_delete_while_recovering_is_409_as_upstream(api, status):
     host = HostFactory()
     NotificationFactory(host=host, status=status)
     response = api.delete(f"/v1/segments/{host.segment.uuid}")
-    assert fault(response) == (
-        "conflictingRequest", 409, f"Failover segment {host.segment.uuid} can't be deleted "
-        "as it is in-use to process notifications.")
+    name, code, message = fault(response)
+    assert (name, code) == ("conflictingRequest", 409)
+    # Upstream's sentence first (clients read it as text), then what blocks it.
+    assert message.startswith(f"Failover segment {host.segment.uuid} can't be deleted "
+                              "as it is in-use to process notifications. ")
+    assert f"segment {host.segment.name}" in message
     assert not Host.all_objects.get(pk=host.pk).deleted
 
 
