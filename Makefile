@@ -31,10 +31,13 @@ run: $(VENV)/.installed
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 
+# Everything: the suite (the rig's end-to-end tests included), then the chaos
+# suite; with PYTEST_ARGS only the suite, as those arguments select.
 test: $(VENV)/.installed-test
 	bash .ci/services.sh
 	$(VENV)/bin/ruff check .
 	$(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(if $(PYTEST_ARGS),,$(TEST_ENV) $(VENV)/bin/pytest -m chaos recovery/tests/chaos)
 
 # Only the end-to-end suite against the real Nova of ../shared/rig (installed
 # and started when missing); `make test` runs it too.
@@ -43,7 +46,7 @@ test-rig: $(VENV)/.installed-test
 	$(TEST_ENV) $(VENV)/bin/pytest recovery/tests/rig $(PYTEST_ARGS)
 
 # Only the chaos suite: rig recoveries while workers, the broker, the
-# database or Nova's API fail (minutes; not part of `make test`).
+# database or Nova's API fail (10-15 minutes; `make test` ends with it).
 test-chaos: $(VENV)/.installed-test
 	bash .ci/services.sh
 	$(TEST_ENV) $(VENV)/bin/pytest -m chaos recovery/tests/chaos $(PYTEST_ARGS)

@@ -98,9 +98,53 @@ FAULT_SCHEMA = {
 }
 
 
+# The faults an operation can answer, by what it takes: any caller can be
+# refused (401, 403) or send a bad query or header (400); 503 is Keystone or
+# the provider unreachable.
+_FAULTS_ALWAYS = {"400": "Bad request: a query parameter, header or body the API refuses.",
+                  "401": "No valid credentials.",
+                  "403": "The policy refuses the caller.",
+                  "503": "Keystone or the OIDC provider could not be asked."}
+_FAULTS_WITH_ID = {"404": "No such resource (or parent)."}
+_FAULTS_V1 = {"406": "A microversion this server does not serve."}
+_FAULTS_WRITE = {"409": "The resource's state or another one's forbids it."}
+_FAULTS_BODY = {"413": "The body is larger than the upload limit.",
+                "415": "The body is not JSON."}
+
+
+def _error_responses(path: str, method: str, operation: dict) -> dict:
+    codes = dict(_FAULTS_ALWAYS)
+    if "{" in path:
+        codes.update(_FAULTS_WITH_ID)
+    if path.startswith("/v1/"):
+        codes.update(_FAULTS_V1)
+    if method in ("post", "put", "delete"):
+        codes.update(_FAULTS_WRITE)
+    if "requestBody" in operation:
+        codes.update(_FAULTS_BODY)
+    return {code: {"description": text, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Fault"}}}}
+        for code, text in sorted(codes.items())}
+
+
+def _close_objects(node) -> None:
+    """Objects that list their properties get `additionalProperties: false`
+    unless they say otherwise: serializers render exactly their fields, and
+    the strict request serializers refuse any other (see StrictSerializer)."""
+    if isinstance(node, dict):
+        if node.get("type") == "object" and "properties" in node:
+            node.setdefault("additionalProperties", False)
+        for value in node.values():
+            _close_objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            _close_objects(value)
+
+
 def add_faults_and_microversion(result, generator, request, public):
-    """Every operation may answer a fault; v1 operations take the microversion header
-    (/ext/v1 has no microversions)."""
+    """Every operation lists the faults it may answer; v1 operations take the
+    microversion header (/ext/v1 has no microversions); no object is open to
+    properties it does not declare."""
     result["components"]["schemas"]["Fault"] = FAULT_SCHEMA
     header = {
         "in": "header", "name": "OpenStack-API-Version", "required": False,
@@ -113,14 +157,17 @@ def add_faults_and_microversion(result, generator, request, public):
         # This server takes requests without a token; say so.
         result["security"] = [{"KeystoneToken": []}, {"OIDCBearer": []}, {}]
     for path, operations in result["paths"].items():
-        for operation in operations.values():
+        for method, operation in operations.items():
             if path.startswith("/v1/"):
                 operation.setdefault("parameters", []).append(header)
             if "security" in result:
                 operation["security"] = result["security"]
+            operation["responses"].update(_error_responses(path, method, operation))
             operation["responses"]["default"] = {
                 "description": "An error, in the fault shape.",
                 "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/Fault"}}},
             }
+    _close_objects(result["components"]["schemas"])
+    _close_objects(result["paths"])
     return result

@@ -12,6 +12,7 @@ from masakari_site.tests.clients.harness import (
     clouds_yaml,
 )
 from masakari_site.tests.clients.venv import ClientsVenv, ensure_clients_venv
+from testing import LiveService
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +35,17 @@ def clients(clients_venv, live_service, fake_nova, tmp_path_factory) -> Clients:
     )
     return Clients(venv=clients_venv, env=client_env(clients_venv, config_dir),
                    service=live_service, config_dir=config_dir)
+
+
+@pytest.fixture(scope="module")
+def secured_service(keystone):
+    """A live server validating tokens against the session's Keystone, in its
+    catalog as `instance-ha` at `/v1/%(tenant_id)s` like an upstream deployment."""
+    service = LiveService(env_overrides={"MASAKARI_AUTH": "keystone", **keystone.masakari_env()})
+    try:
+        service.start()
+        keystone.register_service("instance-ha", service.url + "/v1/%(tenant_id)s")
+        yield service
+    finally:
+        keystone.remove_service("instance-ha")
+        service.stop()

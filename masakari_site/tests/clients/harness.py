@@ -149,6 +149,13 @@ def client_env(venv: ClientsVenv, config_dir: Path) -> dict[str, str]:
     return env
 
 
+def admin_call(service: LiveService, keystone, method: str, path: str,
+               body: dict | None = None) -> requests.Response:
+    """A v1 call to a server in Keystone mode, as `ada` (admin on project demo)."""
+    return requests.request(method, f"{service.url}/v1{path}", json=body, timeout=30,
+                            headers={"X-Auth-Token": keystone.token("ada")})
+
+
 def insert_vmoves(service: LiveService, notification_uuid: str, rows: list[dict]) -> list[str]:
     """Write vmove rows for a notification straight into the server's database.
 

@@ -11,31 +11,17 @@ import re
 import socket
 
 import pytest
-import requests
 
-from masakari_site.tests.clients.harness import unique
+from masakari_site.tests.clients.harness import admin_call, unique
 from masakari_site.tests.clients.monitors import (
     absent_process,
     processmonitor_config,
     running_monitor,
 )
-from testing import LiveService
 
 pytestmark = [pytest.mark.clients, pytest.mark.keystone]
 
 PROCESS_DOWN = {"event": "STOPPED", "process_name": "nova-compute"}
-
-
-@pytest.fixture(scope="module")
-def secured_service(keystone):
-    service = LiveService(env_overrides={"MASAKARI_AUTH": "keystone", **keystone.masakari_env()})
-    try:
-        service.start()
-        keystone.register_service("instance-ha", service.url + "/v1/%(tenant_id)s")
-        yield service
-    finally:
-        keystone.remove_service("instance-ha")
-        service.stop()
 
 
 @pytest.fixture
@@ -50,12 +36,6 @@ def keystone_clouds(clients, keystone, tmp_path) -> dict[str, dict[str, str]]:
     return {name: {**clients.env, "OS_CLIENT_CONFIG_FILE": str(tmp_path / "clouds.yaml"),
                    "OS_CLOUD": name}
             for name in clouds}
-
-
-def admin_call(service: LiveService, keystone, method: str, path: str,
-               body: dict | None = None) -> requests.Response:
-    return requests.request(method, f"{service.url}/v1{path}", json=body, timeout=30,
-                            headers={"X-Auth-Token": keystone.token("ada")})
 
 
 def test_cli_as_admin_and_as_member(clients, secured_service, keystone_clouds):
