@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import (
+    Case,
     Count,
     Exists,
     F,
@@ -17,6 +18,8 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Value,
+    When,
     Window,
 )
 from django.db.models.functions import Coalesce, RowNumber, TruncDate
@@ -361,11 +364,23 @@ def _duration_text(vmove: VMove) -> str:
 
 
 def notification_vmoves(*, notification: Notification) -> list[VMove]:
-    """The instance moves, each with `duration` ready to show (seconds matter here)."""
+    """The instance moves, each with `duration` ready to show (seconds matter here),
+    and `nova_state_for`: how long Nova has said its `nova_state` ("0:04")."""
     vmoves = list(VMove.objects.filter(notification=notification).order_by("start_time", "id"))
+    now = timezone.now()
     for vmove in vmoves:
         vmove.duration = _duration_text(vmove)
+        vmove.nova_state_for = clock_text((now - vmove.nova_state_at).total_seconds()) \
+            if vmove.nova_state_at else ""
     return vmoves
+
+
+def attempt_due(notification: Notification, *, now: datetime | None = None) -> bool:
+    """An `error` notification whose next attempt is due: the dispatcher picks
+    it up now (an operator's retry makes it due at once)."""
+    return (notification.status == NotificationStatus.ERROR
+            and notification.next_attempt_at is not None
+            and notification.next_attempt_at <= (now or timezone.now()))
 
 
 def fence_records(*, notification: Notification) -> list[FenceRecord]:
@@ -443,14 +458,22 @@ class Overview:
                    for item in self.segments for host in item.hosts)
 
 
+# What the map shows of a host: up to a thousand are read every LIVE_REFRESH_SECONDS.
+MAP_HOST_FIELDS = ("uuid", "name", "segment", "reserved", "on_maintenance",
+                   "health__state", "health__message")
+
+
 def _segment_overviews(segments: Page, *, with_health: bool) -> list[SegmentOverview]:
     _segment_gaps(list(segments))
     by_id = {segment.pk: SegmentOverview(segment, warnings=segment_warnings(segment))
              for segment in segments}
-    hosts = hosts_with_power_check(Host.objects.filter(segment_id__in=by_id)).annotate(
+    # Their segments are the page's own: not read again with each host.
+    hosts = hosts_with_power_check(Host.objects.filter(segment_id__in=by_id)) \
+        .select_related(None).select_related("health").only(*MAP_HOST_FIELDS).annotate(
         rank=Window(RowNumber(), partition_by=F("segment_id"), order_by=F("name").asc())
     ).filter(rank__lte=OVERVIEW_HOSTS_PER_SEGMENT).order_by("segment_id", "name")
     for host in hosts:
+        host.segment = by_id[host.segment_id].segment
         host.map_state, host.map_label = map_state(host, with_health=with_health)
         # Coloured by its health, a host whose last recovery failed still says so.
         host.recovery_failed = (host.map_state.startswith("health-")
@@ -467,22 +490,22 @@ def _retryable_counts() -> dict[str, int]:
 
 def _retryable_lists() -> dict[str, list[Notification]]:
     """The first OVERVIEW_LIST_LENGTH notifications of each RETRYABLE status, in
-    one query: failed ones by their last change, newest first; those in error
-    by their next attempt, soonest first."""
+    one query (a UNION ALL of two short top-N scans, not a window over every
+    failed notification): failed ones by their last change, newest first;
+    those in error by their next attempt, soonest first."""
     lists: dict[str, list[Notification]] = {status: [] for status in RETRYABLE}
-    by_status = F("status")
-    notifications = Notification.objects.filter(status__in=RETRYABLE).annotate(
-        latest=Window(RowNumber(), partition_by=by_status,
-                      order_by=[F("updated_at").desc(nulls_last=True), F("id").desc()]),
-        soonest=Window(RowNumber(), partition_by=by_status,
-                       order_by=[F("next_attempt_at").asc(nulls_last=True), F("id").asc()]),
-    ).filter(Q(status=NEEDS_OPERATOR, latest__lte=OVERVIEW_LIST_LENGTH)
-             | Q(status=RETRYING, soonest__lte=OVERVIEW_LIST_LENGTH)
-             ).order_by()
-    for notification in notifications:
+    failed = Notification.objects.filter(status=NEEDS_OPERATOR).order_by(
+        F("updated_at").desc(nulls_last=True), F("id").desc())[:OVERVIEW_LIST_LENGTH]
+    retrying = Notification.objects.filter(status=RETRYING).order_by(
+        F("next_attempt_at").asc(nulls_last=True), F("id").asc())[:OVERVIEW_LIST_LENGTH]
+    for notification in failed.union(retrying, all=True):
         lists[notification.status].append(notification)
-    lists[NEEDS_OPERATOR].sort(key=lambda notification: notification.latest)
-    lists[RETRYING].sort(key=lambda notification: notification.soonest)
+    # A union promises no order: each list is put back in its own.
+    lists[NEEDS_OPERATOR].sort(key=lambda n: (n.updated_at is None,
+                                              -n.updated_at.timestamp() if n.updated_at else 0,
+                                              -n.pk))
+    lists[RETRYING].sort(key=lambda n: (n.next_attempt_at is None,
+                                        n.next_attempt_at or n.created_at, n.pk))
     return lists
 
 
@@ -858,8 +881,7 @@ def recent_recoveries(*, now: datetime | None = None) -> list[RecoverySummary]:
         Q(status__in=ACTIVE_STATUSES)
         | Q(ended_at__gte=now - RECENTLY_ENDED, started_at__isnull=False)
         & ~Q(status__in=ACTIVE_STATUSES))).annotate(
-        active=Exists(Notification.objects.filter(pk=OuterRef("pk"),
-                                                  status__in=ACTIVE_STATUSES)),
+        active=Case(When(status__in=ACTIVE_STATUSES, then=Value(True)), default=Value(False)),
     ).order_by(F("active").desc(), F("ended_at").desc(nulls_first=True), "created_at", "id"
                )[:OVERVIEW_LIST_LENGTH]
     return [_summary_from_counts(notification, now) for notification in notifications]

@@ -196,6 +196,7 @@ def segment_detail(request, uuid):
         "detection_form": DetectionPolicyForm.for_segment(segment),
         "unfenceable": segment.fencing == FencingPolicy.REQUIRED and segment.hosts_without_power,
         "detector": _detector(request),
+        "blocking": selectors.blocking_notifications(segment=segment),
         # What a threshold left blank means.
         "defaults": {"HOST_STALE_SECONDS": settings.HOST_STALE_SECONDS,
                      "HA_MAX_DOWN_PERCENT": settings.HA_MAX_DOWN_PERCENT},
@@ -397,6 +398,7 @@ def _notification_live_context(request: HttpRequest, uuid: str) -> dict:
     fence_records = selectors.fence_records(notification=notification)
     vmoves = selectors.notification_vmoves(notification=notification)
     host = selectors.source_host(notification=notification)
+    retry_pending = selectors.attempt_due(notification)
     return {
         "notification": notification,
         "summary": selectors.recovery_summary(notification, vmoves=vmoves),
@@ -411,7 +413,9 @@ def _notification_live_context(request: HttpRequest, uuid: str) -> dict:
         and not any(record.confirmed for record in fence_records),
         "stoppable": notification.status in selectors.STOPPABLE,
         "releasable": notification.status == NotificationStatus.HELD,
-        "live": notification.status in ACTIVE_STATUSES,
+        # An attempt due now (an operator's retry) is followed live until it ends.
+        "retry_pending": retry_pending,
+        "live": notification.status in ACTIVE_STATUSES or retry_pending,
         "retryable": selectors.RETRYABLE,
         "refresh_seconds": LIVE_REFRESH_SECONDS,
     }

@@ -71,6 +71,9 @@ class Notification(SoftDeleteModel):
             models.Index(fields=["type"]),
             models.Index(fields=["updated_at"]),
             models.Index(fields=["source_host_uuid", "type", "status"]),
+            # A host's latest failure (hosts.selectors.hosts_with_state): a short index scan.
+            models.Index(fields=["source_host_uuid", "-generated_time", "-id"],
+                         name="notification_host_latest"),
             models.Index(fields=["failover_segment_uuid", "status"]),
         ]
 
@@ -121,6 +124,12 @@ class VMove(SoftDeleteModel):
     # decided from how it was before recovery touched it: a failed evacuation
     # leaves it in error, and a retry must not take that for its real state.
     restore_state = models.CharField(max_length=36, blank=True, default="")
+    # What Nova last said of the instance while the engine confirmed its
+    # evacuation (its evacuation record's status, and the instance's state
+    # where the engine read it), and when the engine saw that change. Shown,
+    # never decided on; not in the v1 API.
+    nova_state = models.CharField(max_length=255, null=True, blank=True)
+    nova_state_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(SoftDeleteModel.Meta):
         constraints = [

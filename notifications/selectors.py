@@ -204,6 +204,9 @@ class VMoveTiming:
     dest_host: str | None
     start: datetime | None
     end: datetime | None
+    # What Nova last said of it while the engine confirmed it, and since when.
+    nova_state: str | None = None
+    nova_state_at: datetime | None = None
 
     @property
     def duration(self) -> float | None:
@@ -336,7 +339,8 @@ def build_timeline(notification: Notification, *, holds: Iterable[Hold],
         vmoves=[VMoveTiming(instance_uuid=vmove.instance_uuid,
                             instance_name=vmove.instance_name, status=vmove.status,
                             dest_host=vmove.dest_host, start=vmove.start_time,
-                            end=vmove.end_time) for vmove in vmoves],
+                            end=vmove.end_time, nova_state=vmove.nova_state,
+                            nova_state_at=vmove.nova_state_at) for vmove in vmoves],
         steps=[StepTiming(name=step.name, state=step.state, created_at=step.created_at,
                           first_event_at=_first_event_at(step), updated_at=step.updated_at)
                for step in steps],

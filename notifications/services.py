@@ -1,10 +1,11 @@
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from hosts.models import Host
@@ -18,6 +19,7 @@ from notifications.models import (
     Notification,
     NotificationStatus,
     NotificationType,
+    VMove,
 )
 from notifications.signals import notification_ready
 from webhooks.events import publish_notification_event
@@ -230,3 +232,27 @@ def release_held(*, actor: Actor, notifications: list[Notification], reason: str
         transaction.on_commit(partial(announce_ready, notification.pk))
         released.append(notification)
     return released
+
+
+def record_nova_states(*, notification: Notification,
+                       states: Mapping[str, tuple[str, datetime]]) -> int:
+    """What Nova said of the notification's instances while the engine confirmed
+    their evacuations: {instance uuid: (state, when the engine saw it)}. One
+    UPDATE; a vmove already showing its state keeps its time. The number of
+    vmoves changed.
+
+    Not a change of the vmove (its `updated_at` and the change log stay as
+    they are): what Nova says is kept for the operator to see.
+    """
+    states = {instance: (state[:255], at) for instance, (state, at) in states.items()}
+    if not states:
+        return 0
+    changed = Q()
+    for instance, (state, _) in states.items():
+        changed |= Q(instance_uuid=instance) & ~Q(nova_state=state)
+    return VMove.objects.filter(changed, notification=notification).update(
+        nova_state=Case(*[When(instance_uuid=instance, then=Value(state))
+                          for instance, (state, _) in states.items()]),
+        nova_state_at=Case(*[When(instance_uuid=instance, then=Value(at))
+                             for instance, (_, at) in states.items()]),
+    )

@@ -145,7 +145,7 @@ EXPECTED_QUERIES = {
     "active recoveries": 4,
     "segments": 5,
     "segments filtered": 5,
-    "segment": 8,
+    "segment": 9,  # with the recoveries that block changes to it
     "hosts": 6,
     "hosts filtered": 7,
     # With its power devices, its health history, the change that put it on

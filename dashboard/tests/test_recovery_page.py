@@ -316,3 +316,26 @@ def test_cancelled_has_a_badge_colour_of_its_own():
     css = open(finders.find("dashboard/dashboard.css")).read()
     rule = re.findall(r"\.badge-cancelled \{([^}]*)\}", css)[-1]
     assert "color:" in rule and "border" in rule
+
+
+def test_an_instance_in_flight_shows_what_nova_says_of_it(staff_client):
+    """Issue 17: Nova's own state per instance while it is in flight, from the
+    engine's reads (VMove.nova_state), with how long Nova has said it."""
+    notification = recovery_of_20(moved=1, in_flight=2)
+    moving, waiting = notification.vmoves.filter(status="ongoing").order_by("id")
+    moving.nova_state = "evacuation running; instance active (rebuild_spawning)"
+    moving.nova_state_at = timezone.now() - timedelta(seconds=4)
+    moving.save(update_fields=["nova_state", "nova_state_at"])
+    moved = notification.vmoves.get(status="succeeded")
+    moved.nova_state, moved.nova_state_at = "evacuation done", timezone.now()
+    moved.save(update_fields=["nova_state", "nova_state_at"])
+
+    html = text(staff_client.get(page_of(notification)))
+
+    rows = {squeeze(row).split()[0]: squeeze(row) for row in re.findall(
+        r'<tr class="vmove-[a-z]+">.*?</tr>', html, re.S)}
+    assert re.search(r"Nova: evacuation running; instance active \(rebuild_spawning\) "
+                     r"\(since 0:0[45]\)", rows[moving.instance_name]), rows[moving.instance_name]
+    # Not seen from Nova yet, or no longer in flight: as before.
+    assert "Nova rebuilds it elsewhere" in rows[waiting.instance_name]
+    assert "Nova:" not in rows[waiting.instance_name] and "Nova" not in rows[moved.instance_name]

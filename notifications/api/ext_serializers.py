@@ -140,7 +140,9 @@ def timeline_body(timeline: Timeline) -> dict:
         "vmoves": [{"instance_uuid": str(vmove.instance_uuid),
                     "instance_name": vmove.instance_name, "status": vmove.status,
                     "dest_host": vmove.dest_host, "start_time": _stamp(vmove.start),
-                    "end_time": _stamp(vmove.end), "duration": _rounded(vmove.duration)}
+                    "end_time": _stamp(vmove.end), "duration": _rounded(vmove.duration),
+                    "nova_state": vmove.nova_state,
+                    "nova_state_at": _stamp(vmove.nova_state_at)}
                    for vmove in timeline.vmoves],
         "steps": [{"name": step.name, "state": step.state,
                    "created_at": _stamp(step.created_at),
@@ -171,6 +173,15 @@ _VMOVE = _object({
     "dest_host": {"type": "string", "nullable": True},
     "start_time": _MAYBE_TIMESTAMP, "end_time": _MAYBE_TIMESTAMP,
     "duration": {**_SECONDS, "description": "end_time - start_time, in seconds."},
+    "nova_state": {"type": "string", "nullable": True,
+                   "description": "What Nova last said of the instance while the engine "
+                                  "confirmed its evacuation, in Nova's words: its evacuation "
+                                  "record's status, then the instance's state where the "
+                                  "engine read it (e.g. \"evacuation running\", "
+                                  "\"evacuation done; instance active (powering-off)\"). "
+                                  "Null: not seen yet."},
+    "nova_state_at": {**_MAYBE_TIMESTAMP,
+                      "description": "When the engine saw nova_state change to that."},
 })
 _STEP = _object({
     "name": {"type": "string"},

@@ -23,15 +23,18 @@ import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from hosts import services as host_services
 from hosts.models import Host
 from masakari_site import metrics
 from masakari_site.nova import Evacuation, Nova, NovaError, NovaNotFound, Server
+from notifications import services as notification_services
 from notifications.models import (
     FenceKind,
     FenceRecord,
@@ -86,7 +89,8 @@ def recover_host_failure(run: Run) -> str:
     end_unless_stopped(run, subject=f"Host {run.notification.hostname}")
 
     host = failed_host(run)
-    watch = ServerWatch(run.nova, host=host.name, began=run.notification.created_at)
+    watch = ServerWatch(run.nova, host=host.name, began=run.notification.created_at,
+                        on_nova_states=partial(keep_nova_states, run))
     run.plan(STEPS)
     take_host_out_of_service(run, host=host, before=FENCE_HOST)
     run.step(FENCE_HOST, fence_failed_host, host=host)
@@ -413,6 +417,7 @@ def evacuate_vmoves(*, run: Run, progress: StepProgress, vmoves: list[VMove],
 
     try:
         run_at_once(evacuate_one, vmoves, name="evacuate")
+        watch.save_nova_states()
     finally:
         # A worker that lost its lease touches nothing more: the new owner
         # unlocks what this one locked (release_leftover_locks).
@@ -420,6 +425,19 @@ def evacuate_vmoves(*, run: Run, progress: StepProgress, vmoves: list[VMove],
             held.release(run.nova)
     # This round acted on its instances: a next one plans from a new listing.
     watch.expire()
+
+
+def keep_nova_states(run: Run, states: dict[str, tuple[str, datetime]]) -> None:
+    """Keep what Nova says of the instances (ServerWatch) on their vmoves, for
+    the operator. Shown only: failing to write it does not fail an evacuation,
+    and a worker that lost its lease leaves it to the new owner."""
+    if run.lease.lost:
+        return
+    try:
+        notification_services.record_nova_states(notification=run.notification,
+                                                 states=states)
+    except DatabaseError as exc:
+        log.warning("Could not keep Nova's state of %d instance(s): %s", len(states), exc)
 
 
 def _done_share(run: Run, total: int) -> float:
