@@ -51,6 +51,7 @@ sys.path.insert(0, str(REPO))
 from recovery.tests.rig import cloud  # noqa: E402
 from recovery.tests.rig.bmc import RigBmcs  # noqa: E402
 from recovery.tests.rig.nodes import Cluster  # noqa: E402
+from testing import wait_until  # noqa: E402
 
 FAILED = "fake-host-1"
 from recorder import Recorder  # noqa: E402  (bench/, the script's folder)
@@ -94,17 +95,6 @@ class Probe:
         self.sock.close()
 
 
-def wait_for(condition, *, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout}s")
-        time.sleep(interval)
-
-
 def one_run(cluster: Cluster, bmcs: RigBmcs, *, scenario: str, servers: int) -> dict:
     conn = cloud.admin_connection()
     cloud.wait_schedulable(conn)
@@ -120,7 +110,7 @@ def one_run(cluster: Cluster, bmcs: RigBmcs, *, scenario: str, servers: int) -> 
             cluster.set_power_devices(host=uuids[name], devices=[bmcs.device(name)])
             cluster.set_probe(host=uuids[name], address="127.0.0.1", port=probes[name].port)
         ids = cloud.boot_servers(conn, count=servers, host=FAILED, prefix=PREFIX)
-        health = wait_for(lambda: (h := cluster.health()) and len(h) == 3 and all(
+        health = wait_until(lambda: (h := cluster.health()) and len(h) == 3 and all(
             row["state"] == "up" and row["probe_ok"] and row["power_state"] == "on"
             for row in h.values()) and h, timeout=90, what="every host up, probed, On")
         with bmcs.watching() as watch:
