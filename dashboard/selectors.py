@@ -56,6 +56,7 @@ from notifications.selectors import (
 )
 from recovery.detector import nova_configured
 from recovery.gates import DETECTION
+from recovery.schedule import dispatch_clock
 from recovery.workflows import host_failure, instance_failure, process_failure
 from segments.models import FencingPolicy, RecoveryMethod, Segment
 from webhooks.models import Delivery, DeliveryStatus, Webhook
@@ -509,6 +510,20 @@ def _retryable_lists() -> dict[str, list[Notification]]:
     return lists
 
 
+def with_pickup_times(notifications: list[Notification]) -> list[Notification]:
+    """Each notification waiting for its retry gets `picked_up_at`: when the
+    dispatcher sends it to a worker at the latest (due is not sent: the
+    dispatcher runs every PROCESS_UNFINISHED_NOTIFICATIONS_INTERVAL). One
+    query, none when nothing waits."""
+    waiting = [n for n in notifications
+               if n.status == NotificationStatus.ERROR and n.next_attempt_at is not None]
+    if waiting:
+        clock = dispatch_clock()
+        for notification in waiting:
+            notification.picked_up_at = clock.picks_up(notification.next_attempt_at)
+    return notifications
+
+
 def overview(*, page: str | None, with_health: bool = False, with_held: bool = False
              ) -> Overview:
     """`with_health`: colour the map from the hosts' health; `with_held`: read
@@ -530,7 +545,7 @@ def overview(*, page: str | None, with_health: bool = False, with_held: bool = F
         last_day_since=since,
         last_day=list(last_day.order_by("-generated_time", "-id")[:OVERVIEW_LIST_LENGTH]),
         needs_operator=lists[NEEDS_OPERATOR], needs_operator_count=counts[NEEDS_OPERATOR],
-        retrying=lists[RETRYING], retrying_count=counts[RETRYING],
+        retrying=with_pickup_times(lists[RETRYING]), retrying_count=counts[RETRYING],
         held=held_recoveries() if with_held else HeldRecoveries(items=[], count=0),
     )
 

@@ -395,6 +395,7 @@ def notification_list(request):
 
 def _notification_live_context(request: HttpRequest, uuid: str) -> dict:
     notification = selectors.get_notification(uuid=uuid)
+    selectors.with_pickup_times([notification])
     fence_records = selectors.fence_records(notification=notification)
     vmoves = selectors.notification_vmoves(notification=notification)
     host = selectors.source_host(notification=notification)
