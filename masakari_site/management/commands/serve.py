@@ -75,7 +75,7 @@ class Command(BaseCommand):
                        "-n", f"engine.{os.getpid()}@%h"],
             # The detector's own worker: busy engine workers never delay it.
             "detector": [python, "-m", "celery", "-A", "masakari_site", "--quiet", "worker",
-                         "--loglevel", "WARNING", "--concurrency", "1",
+                         "--loglevel", "INFO", "--concurrency", "1",
                          "-n", f"detector.{os.getpid()}@%h", "-Q", settings.DETECTION_QUEUE],
             # Webhook deliveries: a slow receiver never holds an engine worker.
             "webhooks": [python, "-m", "celery", "-A", "masakari_site", "--quiet", "worker",
