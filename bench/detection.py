@@ -37,8 +37,6 @@ Cases (each on fresh health rows):
 
 Target (issue 15): one interval's pass under 1 s of CPU. --profile CASE
 runs that case's passes under cProfile and prints where the time goes.
---save upsert measures the proposed fix of hosts.services.save_health
-(patched in here only; see save_health_upserting).
 Rows and summaries go to stdout and var/bench-detection.jsonl.
 """
 
@@ -275,39 +273,14 @@ class Measured:
                 "acted": len(result.get("actions", []))}
 
 
-def save_health_upserting(*, changed: list, transitions: list) -> None:
-    """The proposed hosts.services.save_health (patched in here only): the
-    same, but one INSERT ... ON CONFLICT (host) DO UPDATE for every changed
-    row, new or not, instead of bulk_create + bulk_update, whose CASE WHEN per
-    row and field is what costs; and each row written once."""
-    from django.db import transaction
-
-    from hosts.models import HealthChange, HostHealth
-    from hosts.services import HEALTH_EVENTS, HEALTH_FIELDS, publish_host_event
-
-    with transaction.atomic():
-        if changed:
-            HostHealth.objects.bulk_create(changed, update_conflicts=True,
-                                           unique_fields=["host"], update_fields=HEALTH_FIELDS)
-        if transitions:
-            HealthChange.objects.bulk_create(transitions)
-        for change in transitions:
-            if change.state in HEALTH_EVENTS:
-                publish_host_event(HEALTH_EVENTS[change.state], change.host,
-                                   previous=change.previous or None, message=change.message,
-                                   evidence=change.evidence, by="detector")
-
-
 class SavedRows:
-    """Health rows each pass writes, counted on the way to save_health (the
-    service's hosts.services.save_health, or with --save upsert the proposal)."""
+    """Health rows each pass writes, counted on the way to hosts.services.save_health."""
 
-    def __init__(self, how: str):
+    def __init__(self):
         import recovery.detector
 
         self.rows = self.transitions = 0
-        self._save = (recovery.detector.save_health if how == "service"
-                      else save_health_upserting)
+        self._save = recovery.detector.save_health
         recovery.detector.save_health = self
 
     def __call__(self, *, changed, transitions):
@@ -462,15 +435,13 @@ def main() -> None:
                         default=["quiet", "reporting", "stale", "probes", "power", "sdk"])
     parser.add_argument("--profile", default=None, help="a case to run under cProfile")
     parser.add_argument("--profile-lines", type=int, default=35)
-    parser.add_argument("--save", choices=["service", "upsert"], default="service",
-                        help="upsert: the proposed save_health instead of the service's")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
     if args.stale is not None and args.stale * args.report_interval != args.hosts:
         parser.error("--stale must be --hosts / --report-interval (one report phase)")
     record = Recorder(OUT)
     record({"bench": "detection", "hosts": args.hosts, "segments": args.segments,
-            "passes": args.passes, "save": args.save, "load": round(os.getloadavg()[0], 1)})
+            "passes": args.passes, "load": round(os.getloadavg()[0], 1)})
     create_database()
     try:
         setup_django()
@@ -481,7 +452,7 @@ def main() -> None:
             "DETECTION_INTERVAL", "HOST_STALE_SECONDS", "DETECTION_CONCURRENCY",
             "DETECTION_CALL_TIMEOUT", "POWER_OFF_CONFIRM_DELAY")}})
         global SAVED
-        SAVED = SavedRows(args.save)
+        SAVED = SavedRows()
         nova = SimulatedNova(hosts=args.hosts, report_interval=args.report_interval,
                              start=datetime.now(UTC))
         for case in args.cases:
