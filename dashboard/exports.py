@@ -14,7 +14,12 @@ from django.views.decorators.http import require_GET
 from dashboard import permissions, tables
 from dashboard.filters import ChangeFilter, NotificationFilter
 from dashboard.generic import dashboard_view
-from dashboard.views import AUDIT_COLUMNS, AUDIT_KINDS, NOTIFICATION_COLUMNS
+from dashboard.views import (
+    AUDIT_COLUMNS,
+    AUDIT_KINDS,
+    NOTIFICATION_COLUMNS,
+    without_power_settings,
+)
 from hosts.selectors import HEALTH_EXPORT, health_changes_to_export
 from masakari_site.exceptions import Invalid
 from masakari_site.exports import FORMATS, Export, export_response
@@ -50,11 +55,8 @@ def _changes(request: HttpRequest) -> QuerySet:
 
 def _power_settings_hidden(row: dict) -> dict:
     """A change of power device settings reads "(changed)", as on the audit page."""
-    changes = row["changes"] or {}
-    shown = {name: values for name, values in changes.items()
-             if not name.startswith("power_devices.")}
-    if len(shown) < len(changes):
-        row["changes"] = {**shown, "power_devices": [None, "(changed)"]}
+    if row["changes"]:
+        row["changes"] = without_power_settings(row["changes"])
     return row
 
 

@@ -287,16 +287,23 @@ def _host_changes(host: Host, *, power_visible: bool) -> list[ObjectChange]:
     return changes
 
 
+def without_power_settings(changes: dict) -> dict:
+    """A change's fields with its power devices' settings folded into one
+    "(changed)" (what those the policy keeps from them see)."""
+    shown = {name: values for name, values in changes.items()
+             if not name.startswith("power_devices.")}
+    if len(shown) == len(changes):
+        return changes
+    return {**shown, "power_devices": [None, "(changed)"]}
+
+
 def _hide_power_settings(changes, *, power_visible: bool) -> None:
     """Changes of power devices' settings read "(changed)" for those the policy
     keeps from seeing them."""
     if power_visible:
         return
     for change in changes:
-        shown = {name: values for name, values in change.changes.items()
-                 if not name.startswith("power_devices.")}
-        if len(shown) < len(change.changes):
-            change.changes = {**shown, "power_devices": [None, "(changed)"]}
+        change.changes = without_power_settings(change.changes)
 
 
 host_create = generic.create_view(
